@@ -1,0 +1,63 @@
+"""Expansion ratios and exact parameter counts per pruning level, from the config alone.
+
+The model is built once on the meta device (shapes, no memory, no weights), which counts every
+parameter the real class has (norms, biases, tied embeddings once). Each removed neuron removes
+the same number of parameters in every layer, so pruned counts follow exactly from that.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .pruning import count_parameters, glu_config, glu_mlps, kept_width
+
+DEFAULT_LEVELS = (0, 10, 20, 30, 40, 50, 60)
+
+
+def largest_pow2_divisor(n: int, cap: int = 256) -> int:
+    return min(n & -n, cap)
+
+
+def meta_model(config):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(copy.deepcopy(config))
+
+
+def architecture_table(
+    name: str, config, levels=DEFAULT_LEVELS, divisor: int | None = None
+) -> list[dict]:
+    """One record per pruning level (0 = the unpruned model)."""
+    text = glu_config(config)
+    model = meta_model(config)
+    mlps = glu_mlps(model)
+    total = count_parameters(model)
+    # parameters that each neuron owns in one layer: a row of gate and up (+ biases), a column of down
+    m = mlps[0]
+    per_neuron = sum(
+        lin.in_features + (lin.bias is not None) for lin in (m.gate_proj, m.up_proj)
+    ) + m.down_proj.out_features
+    width, hidden, n_layers = text.intermediate_size, text.hidden_size, len(mlps)
+    records = []
+    for level in levels:
+        k = kept_width(width, level, divisor) if level else width
+        params = total - n_layers * (width - k) * per_neuron
+        records.append(
+            {
+                "model": name,
+                "pruning_pct": level,
+                "divisor": divisor,
+                "intermediate_size": k,
+                "effective_pruning_pct": 100 * (width - k) / width,
+                "hidden_size": hidden,
+                "num_layers": n_layers,
+                "expansion_ratio": k / hidden,
+                "total_parameters": params,
+                "mlp_parameters": n_layers * k * per_neuron,
+                "parameter_reduction_pct": 100 * (total - params) / total,
+                "divisible_by": largest_pow2_divisor(k),
+            }
+        )
+    return records

@@ -1,0 +1,58 @@
+"""`glu-prune`: one module per subcommand, each with `add_arguments(parser)` and `run(args)`.
+
+Expected failures (UserError, bad flags) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import UserError
+
+# subcommand -> one-line help; the module glu_prune.cli.<name> implements it
+COMMANDS = {
+    "architectures": "expansion ratios and exact parameter counts per pruning level (config only)",
+    "prune": "prune a model's GLU MLPs and save a model plain transformers reloads",
+    "methods": "list the neuron selection methods",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage too)
+        raise UserError(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="glu-prune", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        from .common import quiet_libraries
+
+        quiet_libraries()
+        module = importlib.import_module(f"{__name__}.{args.command}")
+        return module.run(args) or 0
+    except UserError as exc:
+        print(f"glu-prune: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `| head`: the reader left, which is not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("glu-prune: interrupted (finished work is checkpointed)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

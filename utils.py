@@ -1,0 +1,11 @@
+"""Notebook facade: the functions and tables the notebooks call. No logic lives here.
+
+Everything is implemented in the `glu_prune` package (src/glu_prune); this file only re-exports it
+so that notebooks read `from utils import ...` as in the original study.
+"""
+
+from glu_prune.architecture import architecture_table  # noqa: F401
+from glu_prune.experiment import EXPERIMENT_CONFIG  # noqa: F401
+from glu_prune.export import save_pruned  # noqa: F401
+from glu_prune.models import ModelSpec, load_config, load_model  # noqa: F401
+from glu_prune.pruning import METHODS, PruneConfig, load_pruned, prune  # noqa: F401
