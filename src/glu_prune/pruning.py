@@ -247,6 +247,19 @@ def target_width(config, cfg: PruneConfig) -> tuple[float, int]:
     return pct, kept_width(text.intermediate_size, pct, cfg.divisor)
 
 
+def check_prunable(config, cfg: PruneConfig) -> tuple[float, int]:
+    """Validate `cfg` against a model's config alone (meta device, no weights): GLU MLPs present,
+    a width that removes something, layer indices in range. -> (pct, kept width)."""
+    from .architecture import meta_model
+
+    glu_config(config)
+    n_layers = len(glu_mlps(meta_model(config)))
+    pct, k = target_width(config, cfg)
+    if cfg.layers is not None and not all(0 <= i < n_layers for i in cfg.layers):
+        raise UserError(f"--layers must be between 0 and {n_layers - 1}")
+    return pct, k
+
+
 @torch.no_grad()
 def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dict:
     """Prune `model` in place and return its pruning record (plain data)."""

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import UserError
@@ -87,16 +88,26 @@ def parse_float_list(text: str) -> list[float]:
     return values
 
 
+def _check_writable(path: str, out: Path) -> None:
+    """The nearest existing ancestor must be a directory we can create files in (tried, not
+    guessed from permission bits: root passes those checks on read-only file systems)."""
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {path}: {parent} is not a directory")
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as exc:
+        raise UserError(f"--out {path}: {parent} is not writable ({exc.strerror})") from None
+
+
 def check_new_output_dir(path: str) -> Path:
-    """An output dir that does not exist yet (or is empty) in a writable parent."""
+    """An output dir that does not exist yet (or is empty) in a writable place."""
     out = Path(path).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {path} already exists and is not an empty directory")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path}: {parent} is not writable")
+    _check_writable(path, out)
     return out
 
 
@@ -105,11 +116,7 @@ def check_writable_dir(path: str) -> Path:
     out = Path(path).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {path} exists and is not a directory")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path}: {parent} is not writable")
+    _check_writable(path, out)
     return out
 
 

@@ -17,19 +17,18 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from ..export import save_pruned
-    from ..pruning import load_pruned
+    from ..models import load_config
+    from ..pruning import check_prunable, glu_config, load_pruned
 
     if args.pct is None and args.expansion_ratio is None:
         raise UserError("give one of --pct and --expansion-ratio")
     cfg = prune_config(args)  # validates everything before any model loads
     spec = model_spec(args)
     out = check_new_output_dir(args.out) if args.out else None
+    config = load_config(spec.model, spec.trust_remote_code)
+    check_prunable(config, cfg)
     if out is not None and cfg.layers is not None:
-        from ..models import load_config
-        from ..pruning import glu_config
-
-        n_layers = glu_config(load_config(spec.model, spec.trust_remote_code)).num_hidden_layers
-        if sorted(cfg.layers) != list(range(n_layers)):
+        if sorted(cfg.layers) != list(range(glu_config(config).num_hidden_layers)):
             raise UserError(
                 "--layers prunes only some layers, and a transformers config holds one intermediate_size, "
                 "so such a model cannot be saved for plain reloading (evaluate or profile it in memory instead)"
