@@ -61,3 +61,42 @@ def architecture_table(
             }
         )
     return records
+
+
+def write_tables(models: list[str], levels, divisors, out_dir) -> list[dict]:
+    """expansion_rates.json (records + provenance) and expansion_rates_summary.csv in out_dir."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from .models import canonical_name, load_config
+    from .provenance import package_versions, project_commit
+    from .store import atomic_write_json, atomic_write_text
+
+    records = [
+        row
+        for name in models
+        for divisor in divisors
+        for row in architecture_table(canonical_name(name), load_config(name), levels, divisor)
+    ]
+    out = Path(out_dir)
+    atomic_write_json(
+        out / "expansion_rates.json",
+        {
+            "about": "GLU width pruning levels: kept width = I - int(pct/100 * I), rounded down to a "
+            "multiple of `divisor` when given; counts from the model config on the meta device",
+            "levels": list(levels),
+            "divisors": list(divisors),
+            "provenance": {"packages": package_versions(("glu-prune", "transformers", "torch")),
+                           "project": project_commit()},
+            "records": records,
+        },
+    )
+    columns = ["model", "divisor", "pruning_pct", "intermediate_size", "expansion_ratio", "total_parameters",
+               "parameter_reduction_pct", "effective_pruning_pct", "divisible_by"]  # fmt: skip
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**r, "divisor": r["divisor"] or ""} for r in records)
+    atomic_write_text(out / "expansion_rates_summary.csv", buf.getvalue())
+    return records

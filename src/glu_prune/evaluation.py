@@ -112,12 +112,15 @@ def _task_fingerprint(task: str, offline: bool) -> str | None:
 
 @functools.cache
 def _offline_task_fingerprint(task: str) -> str:
-    from .tasks import task_manager
+    """The task's folder (YAML, hooks) and the tasks package's own modules (data loaders)."""
+    from .tasks import TASKS_DIR, task_manager
 
     folder = Path(task_manager(True).task_index[task].yaml_path).parent
+    files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files += [p for p in TASKS_DIR.glob("*.py") if p.parent != folder]
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    for path in sorted(files):
+        digest.update(str(path.relative_to(TASKS_DIR)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -39,27 +39,21 @@ OFFLINE_STANDINS = {"wikitext": TaskSpec("wikipedia_ppl")}
 DEFAULT_FEWSHOT = {t.name: t.num_fewshot for suite in SUITES.values() for t in suite}
 
 
-def suite_tasks(suite: str, offline: bool) -> tuple[list[TaskSpec], list[TaskSpec]]:
-    """(tasks to run, tasks that need the hub) for a named suite.
+def suite_tasks(suite: str, offline: bool) -> list[TaskSpec]:
+    """A named suite's tasks; offline, plus the stand-ins of its hub-only tasks (which stay listed,
+    so that a run reports them as needing the hub).
 
     Raises:
         UserError: unknown suite name.
     """
     if suite not in SUITES:
         raise UserError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
-    if not offline:
-        return list(SUITES[suite]), []
-    from .tasks import NEEDS_HUB
-
-    run, hub = [], []
+    tasks = []
     for task in SUITES[suite]:
-        if task.name in NEEDS_HUB:
-            hub.append(task)
-            if task.name in OFFLINE_STANDINS:
-                run.append(OFFLINE_STANDINS[task.name])
-        else:
-            run.append(task)
-    return run, hub
+        tasks.append(task)
+        if offline and task.name in OFFLINE_STANDINS:
+            tasks.append(OFFLINE_STANDINS[task.name])
+    return tasks
 
 
 def named_tasks(names: list[str], fewshot: int | None = None) -> list[TaskSpec]:

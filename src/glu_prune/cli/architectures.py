@@ -7,12 +7,15 @@ from .common import parse_float_list, print_json
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", default="default", help="registry name, hub id or local dir")
+    p.add_argument("--model", default="default", help="registry name, hub id or local dir (comma-separated "
+                   "list allowed with --out)")
     p.add_argument("--levels", type=parse_float_list, default=[0, 10, 20, 30, 40, 50, 60],
                    help="comma-separated pruning percentages (default: 0,10,...,60)")
     p.add_argument("--divisor", type=int, choices=DIVISORS, help="round widths down to a multiple of N")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--json", action="store_true", help="print the records as a JSON list, nothing else")
+    p.add_argument("--out", help="write expansion_rates.json and expansion_rates_summary.csv here, for every "
+                   "model, without rounding and (if --divisor) with it")
 
 
 def run(args) -> int:
@@ -23,6 +26,18 @@ def run(args) -> int:
     if any(not 0 <= level < 100 for level in args.levels):
         raise UserError("--levels must be percentages in [0, 100)")
     levels = [int(x) if float(x).is_integer() else x for x in args.levels]
+    if args.out:
+        from ..architecture import write_tables
+        from .common import check_writable_dir
+
+        models = [m for m in args.model.split(",") if m]
+        records = write_tables(models, levels, [None] + ([args.divisor] if args.divisor else []),
+                               check_writable_dir(args.out))
+        if args.json:
+            print_json(records)
+        else:
+            print(f"wrote {len(records)} records to {args.out}/expansion_rates.json and expansion_rates_summary.csv")
+        return 0
     name = canonical_name(args.model)
     records = architecture_table(name, load_config(args.model, args.trust_remote_code), levels, args.divisor)
     if args.json:

@@ -1,0 +1,131 @@
+"""glu-prune evaluate --model M [--pct P --method X | --levels 0,10,...] (--suite S | --tasks a,b) --out DIR
+
+Checkpointed lm-eval runs: rerun the same command to resume; finished tasks are reused, failed
+ones retried. The run dir also gets results.csv and complete.json (consolidated checkpoints).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .common import add_model_arguments, add_prune_arguments, check_writable_dir, model_spec, parse_float_list, print_json, prune_config
+
+
+def add_eval_arguments(p, tasks_required: bool = True) -> None:
+    """Task selection and run settings shared by `evaluate` and `compare`."""
+    from ..suites import SUITES
+
+    g = p.add_mutually_exclusive_group(required=tasks_required)
+    g.add_argument("--suite", choices=tuple(SUITES), help="a named benchmark suite")
+    g.add_argument("--tasks", help="comma-separated lm-eval task names")
+    p.add_argument("--offline", action="store_true", help="packaged benchmark data only (no hub)")
+    p.add_argument("--limit", type=int, help="documents per task (mmlu: spread over its subjects)")
+    p.add_argument("--batch-size", default="1", help="an integer or 'auto' (default: %(default)s)")
+    p.add_argument("--max-batch-size", type=int, default=16, help="cap for --batch-size auto (default: %(default)s)")
+    p.add_argument("--max-length", type=int, help="context length lm-eval uses (default: from the model config)")
+    p.add_argument(
+        "--chat-template", choices=("auto", "on", "off"), default="auto",
+        help="apply the model's chat template (auto: for instruct models)",
+    )  # fmt: skip
+    p.add_argument("--out", required=True, help="run dir: checkpoints, request caches, results.csv, complete.json")
+    p.add_argument("--json", action="store_true", help="print only the result records, as a JSON list")
+
+
+def add_arguments(p) -> None:
+    add_model_arguments(p)
+    add_prune_arguments(p, required=False)
+    p.add_argument("--levels", type=parse_float_list, help="pruning percentages, 0 = unpruned (instead of --pct)")
+    add_eval_arguments(p)
+
+
+def eval_settings(args):
+    from ..errors import UserError
+    from ..evaluation import EvalSettings
+
+    batch = args.batch_size
+    if batch != "auto":
+        try:
+            batch = int(batch)
+        except ValueError:
+            raise UserError(f"--batch-size must be an integer or 'auto', got {batch!r}") from None
+    if args.max_batch_size < 1:
+        raise UserError("--max-batch-size must be positive")
+    return EvalSettings(
+        offline=args.offline,
+        limit=args.limit,
+        chat_template={"auto": None, "on": True, "off": False}[args.chat_template],
+        max_length=args.max_length,
+        batch_size=batch,
+        max_batch_size=args.max_batch_size,
+    )
+
+
+def selected_tasks(args):
+    """TaskSpecs from --suite or --tasks; a task named by hand that needs the hub offline is an error."""
+    from ..suites import named_tasks, suite_tasks
+    from ..tasks import check_tasks
+
+    if args.suite:
+        return suite_tasks(args.suite, args.offline)
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    tasks = named_tasks(names)
+    check_tasks(names, args.offline)
+    return tasks
+
+
+def prune_configs(args) -> list:
+    """--levels (0 = unpruned) or --pct/--expansion-ratio, or nothing (unpruned)."""
+    from dataclasses import replace
+
+    from ..errors import UserError
+
+    if args.levels is not None:
+        if args.pct is not None or args.expansion_ratio is not None:
+            raise UserError("give either --levels or --pct/--expansion-ratio, not both")
+        if len(set(args.levels)) != len(args.levels):
+            raise UserError("--levels lists a level twice")
+        base = prune_config(argparse_with(args, pct=50.0))  # validates method, divisor, seed, layers
+        return [None if level == 0 else replace(base, pct=level) for level in args.levels]
+    if args.pct is None and args.expansion_ratio is None:
+        return [None]
+    return [prune_config(args)]
+
+
+def argparse_with(args, **changes):
+    import argparse
+
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
+def report(status, out, args) -> int:
+    from ..evaluation import consolidate_results
+
+    if args.json:
+        print_json(status.records)
+    else:
+        for rec in status.records:
+            p = rec["pruning"]
+            top = [m for m in rec["metrics"] if m["subtask"] == rec["task"]]
+            shown = ", ".join(
+                f"{m['metric']}{'' if m['filter'] == 'none' else '/' + m['filter']}={m['value']:.4g}"
+                + (f"±{m['stderr']:.2g}" if m["stderr"] is not None else "")
+                for m in top
+                if m["value"] is not None
+            )
+            print(f"{p['method']:>14} {p['pruning_pct']:>5g}%  {rec['task']:<16} {shown}")
+    consolidate_results(out)
+    print(f"glu-prune evaluate: {status.summary()}; consolidated in {out}/results.csv", file=sys.stderr)
+    return 1 if status.failed else 0
+
+
+def run(args) -> int:
+    from ..evaluation import run_robust_evaluation, stdout_to_stderr
+
+    settings = eval_settings(args)  # every check runs before any model loads
+    tasks = selected_tasks(args)
+    configs = prune_configs(args)
+    spec = model_spec(args)
+    out = check_writable_dir(args.out)
+    with stdout_to_stderr():  # lm-eval prints progress on stdout
+        status = run_robust_evaluation(spec, configs, tasks, out, settings, progress=not args.json)
+    return report(status, out, args)
