@@ -9,3 +9,6 @@ from glu_prune.experiment import EXPERIMENT_CONFIG  # noqa: F401
 from glu_prune.export import save_pruned  # noqa: F401
 from glu_prune.models import ModelSpec, load_config, load_model  # noqa: F401
 from glu_prune.pruning import METHODS, PruneConfig, load_pruned, prune  # noqa: F401
+from glu_prune.suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT  # noqa: F401
+from glu_prune.evaluation import consolidate_results, run_robust_evaluation  # noqa: F401
+from glu_prune.comparison import compare_methods  # noqa: F401

@@ -91,7 +91,8 @@ def config_label(cfg: PruneConfig | None) -> str:
     if cfg is None:
         return "unpruned"
     size = f"{cfg.pct:g}pct" if cfg.pct is not None else f"er{cfg.expansion_ratio:g}"
-    return f"{cfg.method}-{size}" + (f"-d{cfg.divisor}" if cfg.divisor else "")
+    seeded = "seed" in cfg.settings()  # random and data-driven methods
+    return f"{cfg.method}-{size}" + (f"-d{cfg.divisor}" if cfg.divisor else "") + (f"-s{cfg.seed}" if seeded else "")
 
 
 def _pruned_dir_record(model: str) -> dict | None:
@@ -182,20 +183,22 @@ def split_tasks(tasks: Sequence[TaskSpec], offline: bool) -> tuple[list[TaskSpec
 
 def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
     """Everything that can be checked before loading weights (all config errors come out here)."""
-    from .models import load_config
+    from .models import load_config, weights_source
     from .pruning import check_prunable
 
     if _pruned_dir_record(spec.model) is not None and any(c is not None for c in configs):
         raise UserError(f"{spec.model} is already pruned (it has pruning.json); evaluate it without --pct/--levels")
     if not configs:
         raise UserError("no pruning configuration to evaluate")
-    labels = [config_label(c) for c in configs]
-    if len(set(labels)) != len(labels):
-        raise UserError(f"a pruning configuration is listed twice: {', '.join(labels)}")
+    keys = [identity_key(c.settings() if c else {}) for c in configs]
+    if len(set(keys)) != len(keys):
+        raise UserError(f"a pruning configuration is listed twice: {', '.join(map(config_label, configs))}")
     config = load_config(spec.model, spec.trust_remote_code)
     for cfg in configs:
         if cfg is not None:
             check_prunable(config, cfg)
+    if not spec.random_weights:
+        weights_source(spec)  # a model that needs an unreachable hub fails here, in seconds
 
 
 # ----------------------------------------------------------------------------- running

@@ -83,7 +83,7 @@ def prune_configs(args) -> list:
         if args.pct is not None or args.expansion_ratio is not None:
             raise UserError("give either --levels or --pct/--expansion-ratio, not both")
         if len(set(args.levels)) != len(args.levels):
-            raise UserError("--levels lists a level twice")
+            raise UserError("a level is listed twice in --levels")
         base = prune_config(argparse_with(args, pct=50.0))  # validates method, divisor, seed, layers
         return [None if level == 0 else replace(base, pct=level) for level in args.levels]
     if args.pct is None and args.expansion_ratio is None:
