@@ -12,3 +12,7 @@ from glu_prune.pruning import METHODS, PruneConfig, load_pruned, prune  # noqa: 
 from glu_prune.suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT  # noqa: F401
 from glu_prune.evaluation import consolidate_results, run_robust_evaluation  # noqa: F401
 from glu_prune.comparison import compare_methods  # noqa: F401
+from glu_prune.workloads import BENCHMARKS_CARBON  # noqa: F401
+from glu_prune.energy import calibrate_idle_power  # noqa: F401
+from glu_prune.profile_run import run_carbon_profiling  # noqa: F401
+from glu_prune.profile_results import consolidate_profiles  # noqa: F401

@@ -16,6 +16,7 @@ COMMANDS = {
     "architectures": "expansion ratios and exact parameter counts per pruning level (config only)",
     "prune": "prune a model's GLU MLPs and save a model plain transformers reloads",
     "methods": "list the neuron selection methods",
+    "profile": "TTFT, time per output token, throughput, peak memory and energy per pruning level",
     "evaluate": "checkpointed lm-eval runs of a model, unpruned or pruned on the fly, on suites or tasks",
     "compare": "neuron-selection methods side by side at equal pruning levels (checkpointed lm-eval runs)",
 }

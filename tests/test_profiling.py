@@ -1,0 +1,346 @@
+"""Profiler: fixed-length generation, honest token counts, energy units, GPU paths with fakes,
+resume after SIGKILL, and the recorded run order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_model
+from glu_prune import energy, profiling
+from glu_prune.errors import UserError
+from glu_prune.workloads import left_pad
+
+GLU_PRUNE = str(Path(sys.executable).with_name("glu-prune"))
+
+
+def greedy_reference(model, ids: list[int], n: int) -> list[int]:
+    """Greedy decoding by full forward passes, no KV cache, no padding."""
+    seq = list(ids)
+    with torch.no_grad():
+        for _ in range(n):
+            seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    return seq[len(ids) :]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, two threads that wait on each other run
+    several times slower than one whenever another process holds a core (measured: 30 s vs 4 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_model("llama", seed=1)
+
+
+@pytest.fixture
+def tiny_dir(tmp_path):
+    """A shape-only model directory: a tiny Llama config whose vocab holds the stand-in tokenizer's ids."""
+    from conftest import tiny_config
+
+    path = tmp_path / "tiny-llama"
+    tiny_config("llama", vocab_size=49152, hidden_size=128, intermediate_size=384).save_pretrained(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def test_fixed_length_generation_matches_greedy_and_ignores_padding(tiny):
+    prompts = [[5, 17, 42, 7, 99, 3], [8, 9]]
+    ids, mask = left_pad(prompts, pad=0)
+    gen = profiling.generate_fixed(tiny, ids, mask, 6, profiling.CpuClock())
+    assert gen.tokens.shape == (2, 6)  # exactly new_tokens per row, EOS or not
+    assert len(gen.step_ms) == 5
+    for row, prompt in zip(gen.tokens.tolist(), prompts):
+        assert row == greedy_reference(tiny, prompt, 6)  # KV cache + left padding change nothing
+
+
+def test_ttft_below_e2e_and_real_token_counts(tiny):
+    prompts = [[5, 17, 42, 7, 99, 3], [8, 9, 10]]
+    ids, mask = left_pad(prompts, pad=0)
+    probe = profiling.generate_fixed(tiny, ids, mask, 8, profiling.CpuClock()).tokens
+    eos = {int(probe[0, 2])}  # row 0 emits "EOS" at position 2: its tokens after that do not count
+    expected = profiling.real_token_counts(probe, eos)
+    assert expected[0] == 1 + probe[0].tolist().index(next(iter(eos)))
+    raw = profiling.measure(tiny, [(ids, mask)], 8, profiling.CpuClock(), profiling.CpuPeakMemory(),
+                            energy.NoMeter(), eos, warmup=1)  # fmt: skip
+    m = profiling.summarise(raw, 8)
+    assert all(t < e for t, e in zip(raw["ttft_ms"], raw["e2e_ms"]))
+    assert m["ttft_ms"] < m["e2e_ms"]
+    assert m["generated_tokens"] == sum(expected) < m["computed_tokens"] == 16
+    assert m["prompt_tokens"] == 9 and raw["padded_prompt_tokens"] == [12]  # padding is not a prompt token
+    assert m["rows_with_eos"] >= 1
+    e2e_s = raw["e2e_ms"][0] / 1e3
+    assert m["tokens_per_s"] == pytest.approx(sum(expected) / e2e_s)
+    assert m["fixed_length_tokens_per_s"] == pytest.approx(16 / e2e_s)
+    assert m["tpot_ms"] == pytest.approx(sum(raw["step_ms"][0]) / 7)
+
+
+def test_real_token_counts_stop_at_first_eos():
+    tokens = torch.tensor([[4, 2, 9, 2], [4, 4, 4, 4], [2, 7, 7, 7]])
+    assert profiling.real_token_counts(tokens, {2}) == [2, 4, 1]
+    assert profiling.real_token_counts(tokens, {2, 9}) == [2, 4, 1]
+
+
+# ----------------------------------------------------------------------------- GPU paths, faked
+
+
+class FakeCuda:
+    """Just what CudaClock and CudaPeakMemory call, with a scripted GPU clock (ms)."""
+
+    def __init__(self, times_ms):
+        self.times, self.syncs, self.resets = iter(times_ms), 0, 0
+        outer = self
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                assert enable_timing
+                self.t = None
+
+            def record(self):
+                self.t = next(outer.times)
+
+            def elapsed_time(self, other):
+                assert outer.syncs, "events read before synchronize"
+                return other.t - self.t
+
+        self.Event = Event
+
+    def synchronize(self, device=None):
+        self.syncs += 1
+
+    def reset_peak_memory_stats(self, device=None):
+        self.resets += 1
+
+    def memory_allocated(self, device=None):
+        return 1000
+
+    def max_memory_allocated(self, device=None):
+        return 1750
+
+
+def test_cuda_clock_and_memory_with_fake_cuda(tiny):
+    fake = FakeCuda([0.0, 12.5, 14.0, 15.25, 17.0])
+    ids, mask = left_pad([[3, 4, 5]], pad=0)
+    gen = profiling.generate_fixed(tiny, ids, mask, 4, profiling.CudaClock("cuda:0", cuda=fake))
+    assert gen.ttft_ms == 12.5 and gen.step_ms == [1.5, 1.25, 1.75] and gen.e2e_ms == 17.0
+    memory = profiling.CudaPeakMemory("cuda:0", cuda=fake)
+    assert memory.reset() == 1000 and fake.resets == 1 and memory.peak() == 1750
+
+
+# ----------------------------------------------------------------------------- energy
+
+
+class FakeNvml:
+    """pynvml's energy counter driven by a fake clock: mJ = integral of the scripted power."""
+
+    def __init__(self):
+        self.now, self.mj, self.watts = 100.0, 5_000_000, 0.0
+
+    def advance(self, seconds, watts):
+        self.now += seconds
+        self.mj += round(seconds * watts * 1000)
+
+    nvmlInit = nvmlShutdown = lambda self: None  # noqa: E731
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return ("gpu", index)
+
+    def nvmlDeviceGetName(self, handle):
+        return b"Fake GPU"
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return self.mj
+
+
+def test_nvml_meter_exact_joules_and_idle_subtraction():
+    nvml = FakeNvml()
+    meter = energy.NvmlMeter(0, nvml=nvml, clock=lambda: nvml.now)
+    idle = energy.calibrate_idle_power(meter, 2.0, sleep=lambda s: nvml.advance(s, 50.0))
+    assert idle.watts == 50.0 and idle.source == "nvml" and not idle.estimate
+    meter.begin()
+    nvml.advance(3.0, 200.0)  # the measured work: 3 s at 200 W
+    reading = meter.end()
+    assert reading.joules == 600.0 and reading.window_s == 3.0 and reading.source == "nvml"
+    acc = energy.account(reading, work_s=3.0, tokens=120, idle=idle, scale_to_work=False)
+    assert acc["energy_raw_j"] == 600.0 and acc["energy_idle_j"] == 150.0 and acc["energy_j"] == 450.0
+    assert acc["energy_j_per_token"] == 450.0 / 120 and acc["energy_raw_j_per_token"] == 5.0
+    assert "emissions_kg_co2eq" not in acc
+    with pytest.raises(RuntimeError):
+        meter.end()
+
+
+class FakeTracker:
+    """OfflineEmissionsTracker's surface: stop() returns kg CO2-eq, energy is in final_emissions_data."""
+
+    kwh, kg, cpu_mode, instances = 0.001, 0.25, "cpu_load", []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        FakeTracker.instances.append(self)
+        self._hardware = [type("CPU", (), {"_mode": self.cpu_mode})(), type("RAM", (), {})()]
+
+    def start(self):
+        self.t0 = time.perf_counter()
+
+    def stop(self):
+        k = self.kwh
+        self.final_emissions_data = types.SimpleNamespace(
+            energy_consumed=k, cpu_energy=0.6 * k, gpu_energy=0.0, ram_energy=0.4 * k, emissions=self.kg,
+            duration=2.0, cpu_model="Fake CPU", codecarbon_version="x", cpu_power=1.0, ram_power=10.0,
+            country_iso_code=self.kwargs["country_iso_code"], country_name="Fakeland",
+        )  # fmt: skip
+        return self.kg
+
+
+def test_codecarbon_energy_is_kwh_in_joules_and_emissions_stay_emissions():
+    meter = energy.CodecarbonMeter("FRA", tracker_factory=FakeTracker)
+    meter.begin()
+    reading = meter.end()
+    assert reading.joules == 3600.0  # 0.001 kWh, never the 0.25 kg that stop() returned
+    assert reading.components_j == {"cpu": 2160.0, "gpu": 0.0, "ram": 1440.0}
+    assert reading.emissions_kg_co2eq == 0.25 and reading.source == "codecarbon-estimate" and reading.estimate
+    assert FakeTracker.instances[-1].kwargs["country_iso_code"] == "FRA"
+    idle = energy.IdlePower(watts=100.0, seconds=1.0, source=reading.source, estimate=True, at=time.time())
+    acc = energy.account(reading, work_s=1.5, tokens=30, idle=idle, scale_to_work=True)  # window 2 s, work 1.5 s
+    assert acc["energy_raw_j"] == 2700.0 and acc["energy_j"] == 2550.0 and acc["energy_j_per_token"] == 85.0
+    assert acc["emissions_kg_co2eq"] == 0.1875 and acc["emissions_country"] == "FRA"
+    assert 0.25 not in acc.values() and 0.1875 not in {acc["energy_j"], acc["energy_raw_j"]}
+    FakeTracker.cpu_mode = "intel_rapl"
+    try:
+        meter.begin()
+        assert meter.end().source == "codecarbon-rapl"
+    finally:
+        FakeTracker.cpu_mode = "cpu_load"
+
+
+def test_codecarbon_failure_is_an_error_not_zero():
+    class Broken(FakeTracker):
+        def stop(self):
+            return None  # what codecarbon's @suppress gives when it failed inside
+
+    meter = energy.CodecarbonMeter(tracker_factory=Broken)
+    meter.begin()
+    with pytest.raises(RuntimeError, match="no data"):
+        meter.end()
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path, monkeypatch):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile_run import ProfileConfig, run_carbon_profiling
+
+    monkeypatch.setattr(energy, "_default_tracker", FakeTracker)
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0, 30, 60), workloads=("ifeval",), batch_sizes=(1, 2), batches=1, new_tokens=3,
+                        repeats=3, warmup=0, energy="codecarbon", idle_seconds=0.01, order="interleaved")  # fmt: skip
+    records = run_carbon_profiling(spec, cfg, tmp_path / "out")
+    assert len(records) == 6 and all(r["status"] == "complete" for r in records)
+    orders = [tuple(o["levels_in_order"]) for o in records[0]["order_positions"]]
+    assert all(sorted(o) == [0.0, 30.0, 60.0] for o in orders) and len(set(orders)) > 1  # reshuffled per repeat
+    for r in records:
+        assert r["energy_source"] == "codecarbon-estimate" and r["energy_estimate"] is True
+        assert r["emissions_kg_co2eq"] is not None and r["emissions_country"] == "USA"
+        assert r["energy_raw_j"] != r["emissions_kg_co2eq"]
+        assert "stand-in" in r["tokenizer"] and r["chat_template"] is False
+        assert r["tpot_ms"] > 0 and r["ttft_ms"] < r["e2e_ms"]
+    base = {(r["workload"], r["batch_size"]): r for r in records if r["pruning_pct"] == 0}
+    for r in records:
+        assert r["measured_speedup"] == pytest.approx(base[(r["workload"], r["batch_size"])]["tpot_ms"] / r["tpot_ms"])
+        if r["pruning_pct"]:
+            assert r["ideal_speedup"] > 1 and r["intermediate_size"] < 384
+    files = sorted(p.name for p in (tmp_path / "out").glob("*_profile_*"))
+    assert files == ["tiny-llama-random-weights_profile_complete.json", "tiny-llama-random-weights_profile_results.csv"]
+    complete = json.loads((tmp_path / "out" / files[0]).read_text())
+    assert complete["runs"][0]["provenance"]["hardware"]["cpu_cores"] == os.cpu_count()
+    assert len(complete["measurements"]) == 18
+
+
+def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile_run import ProfileConfig, run_carbon_profiling
+
+    with pytest.raises(UserError) as err:
+        ProfileConfig(levels=(0, 0), workloads=("nope",), new_tokens=1, energy="joulemeter")
+    assert all(s in str(err.value) for s in ("distinct", "nope", "--new-tokens", "--energy"))
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0, 50), workloads=("ifeval",), batch_sizes=(1,), batches=1, new_tokens=2,
+                        repeats=1, warmup=0, energy="none", order="shuffled")  # fmt: skip
+    records = run_carbon_profiling(spec, cfg, tmp_path / "out")
+    assert {r["order"] for r in records} == {"shuffled"}
+    assert records[0]["order_positions"][0]["mode"] == "shuffled"
+    assert all(r["energy_j"] is None and r["energy_source"] == "none" for r in records)
+
+
+def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatch):
+    from glu_prune import workloads
+    from glu_prune.models import load_tokenizer
+
+    a, b = workloads.sample_prompts("mmlu", 4, seed=0), workloads.sample_prompts("mmlu", 4, seed=1)
+    assert a == workloads.sample_prompts("mmlu", 4, seed=0) and a != b
+    assert all(all(f"\n{c}. " in p.text for c in "ABCD") and p.text.endswith("\nAnswer:") for p in a)
+    assert workloads.sample_prompts("ifeval", 2, 0) == workloads.sample_prompts("ifeval", 8, 0)[:2]
+    pt = workloads.prompt_tokenizer("default", load_tokenizer("default"), False, 49152)
+    assert pt.chat_template
+    ids = workloads.encode(a[:1], pt)[0]
+    text = pt.tokenizer.decode(ids)
+    assert text.startswith("<|im_start|>system") and a[0].text in text and text.endswith("<|im_start|>assistant\n")
+
+    def broken():
+        raise FileNotFoundError("data file gone")
+
+    monkeypatch.setitem(workloads.BENCHMARKS_CARBON, "ifeval", workloads.Workload("ifeval", broken, "x"))
+    workloads._pool.cache_clear()
+    try:
+        with pytest.raises(UserError, match="failed to load"):
+            workloads.sample_prompts("ifeval", 1)
+    finally:
+        workloads._pool.cache_clear()
+
+
+def test_cli_resume_after_sigkill(tiny_dir, tmp_path):
+    from conftest import tiny_config
+
+    big = tmp_path / "slow-llama"  # big enough that the run outlives its first checkpoint
+    tiny_config("llama", vocab_size=49152, hidden_size=256, intermediate_size=768, num_hidden_layers=4).save_pretrained(big)
+    out = tmp_path / "out"
+    cmd = [GLU_PRUNE, "profile", "--model", str(big), "--random-weights", "--levels", "0,50", "--workloads", "ifeval",
+           "--batch-size", "1", "--batches", "1", "--new-tokens", "24", "--repeats", "4", "--energy", "none",
+           "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    ckpt = out / "checkpoints"
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None and not list(ckpt.glob("*.json")):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = {p.name: json.loads(p.read_text())["saved_at"] for p in ckpt.glob("*.json")}
+    assert 1 <= len(first) < 8, "the kill must land mid-run"
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    after = {p.name: json.loads(p.read_text())["saved_at"] for p in ckpt.glob("*.json")}
+    assert len(after) == 8 and all(after[k] == v for k, v in first.items())  # finished work reused
+    assert not (ckpt / "damaged").exists()
+    required = ("model method pruning_pct intermediate_size expansion_ratio workload batch_size new_tokens ttft_ms "
+                "tpot_ms e2e_ms tokens_per_s peak_memory_bytes energy_j energy_source ideal_speedup measured_speedup")
+    assert len(records) == 2 and all(k in r for r in records for k in required.split())
+    assert {r["method"] for r in records} == {"none", "maw"}
