@@ -89,6 +89,8 @@ def test_ttft_below_e2e_and_real_token_counts(tiny):
     assert m["tokens_per_s"] == pytest.approx(sum(expected) / e2e_s)
     assert m["fixed_length_tokens_per_s"] == pytest.approx(16 / e2e_s)
     assert m["tpot_ms"] == pytest.approx(sum(raw["step_ms"][0]) / 7)
+    # layers x (k, v) x rows x kv heads x positions held (6 prompt + 7 fed back) x head dim x fp32
+    assert m["kv_cache_bytes"] == 2 * 2 * 2 * 2 * 13 * 16 * 4
 
 
 def test_real_token_counts_stop_at_first_eos():
@@ -183,6 +185,18 @@ def test_nvml_meter_exact_joules_and_idle_subtraction():
     assert "emissions_kg_co2eq" not in acc
     with pytest.raises(RuntimeError):
         meter.end()
+
+
+def test_nvml_device_is_matched_by_uuid():
+    class Nvml(FakeNvml):
+        def nvmlDeviceGetHandleByUUID(self, uuid):
+            return {"GPU-1234-abcd": "h3"}[uuid]
+
+        def nvmlDeviceGetIndex(self, handle):
+            return {"h3": 3}[handle]
+
+    cuda = types.SimpleNamespace(get_device_properties=lambda i: types.SimpleNamespace(uuid="1234-abcd"))
+    assert energy.nvml_index_for(0, nvml=Nvml(), cuda=cuda) == 3
 
 
 class FakeTracker:

@@ -19,6 +19,7 @@ both kept.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -83,6 +84,11 @@ class NvmlMeter:
         self.device = name.decode() if isinstance(name, bytes) else name
         self.device_index = device_index
         self._start = None
+        try:
+            self._read_mj()
+        except Exception as exc:  # NVMLError_NotSupported on GPUs without the counter (pre-Volta)
+            raise UserError(f"energy meter nvml: {self.device} has no energy counter ({exc}); "
+                            "use --energy codecarbon") from None  # fmt: skip
 
     def _read_mj(self) -> int:
         return self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
@@ -107,19 +113,24 @@ class NvmlMeter:
         self.nvml.nvmlShutdown()
 
 
-def nvml_index_for(cuda_index: int = 0, nvml=None) -> int:
-    """NVML's index of torch's CUDA device `cuda_index` (they differ under CUDA_VISIBLE_DEVICES)."""
-    import torch
-
+def nvml_index_for(cuda_index: int = 0, nvml=None, cuda=None) -> int:
+    """NVML's index of torch's CUDA device `cuda_index`, matched by UUID: CUDA's numbering can
+    differ from NVML's (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER), so an index is never assumed."""
     if nvml is None:
         import pynvml as nvml
-    uuid = getattr(torch.cuda.get_device_properties(cuda_index), "uuid", None)
-    if uuid is None:
-        return cuda_index
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda
+    uuid = getattr(cuda.get_device_properties(cuda_index), "uuid", None)
     nvml.nvmlInit()
     try:
-        handle = nvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
-        return nvml.nvmlDeviceGetIndex(handle)
+        if uuid is not None:
+            text = str(uuid)
+            return nvml.nvmlDeviceGetIndex(nvml.nvmlDeviceGetHandleByUUID(text if text.startswith("GPU-") else f"GPU-{text}"))
+        if nvml.nvmlDeviceGetCount() == 1 and cuda.device_count() == 1:
+            return 0  # one GPU on both sides: nothing to confuse it with
+        raise UserError("energy meter nvml: cannot match the CUDA device to an NVML device (no UUID from torch)")
     finally:
         nvml.nvmlShutdown()
 
@@ -159,8 +170,6 @@ class CodecarbonMeter:
         self.country, self.tracking_mode = country_iso_code, tracking_mode
         self.measure_power_secs, self.factory = measure_power_secs, tracker_factory
         self._tracker = None
-        import logging
-
         logging.getLogger("codecarbon").setLevel(logging.ERROR)  # its INFO/WARNING chatter on every start
 
     def begin(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 KIND = "profile-measurement"
 METRICS = (
     "ttft_ms", "tpot_ms", "e2e_ms", "tokens_per_s", "fixed_length_tokens_per_s",
-    "fixed_length_decode_tokens_per_s", "prefill_tokens_per_s", "peak_memory_bytes", "working_memory_bytes",
+    "fixed_length_decode_tokens_per_s", "prefill_tokens_per_s", "peak_memory_bytes", "working_memory_bytes", "kv_cache_bytes",
     "energy_j", "energy_raw_j", "energy_j_per_token", "energy_raw_j_per_token", "energy_j_per_computed_token",
     "idle_power_w", "emissions_kg_co2eq", "decode_flops_per_token", "prefill_flops", "generated_tokens",
     "computed_tokens", "prompt_tokens", "rows_with_eos",

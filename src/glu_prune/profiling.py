@@ -140,6 +140,7 @@ class Generation:
     tokens: torch.Tensor  # [batch, new_tokens] greedy ids, on the CPU
     ttft_ms: float  # prefill + first token
     step_ms: list[float] = field(default_factory=list)  # each later token (new_tokens - 1 of them)
+    kv_cache_bytes: int = 0  # keys and values held at the end (all rows, padding included)
 
     @property
     def decode_ms(self) -> float:
@@ -188,7 +189,8 @@ def generate_fixed(model, input_ids, attention_mask, new_tokens: int, clock, mar
     if not mark_steps and new_tokens > 1:
         marks.append(clock.mark())
     intervals = clock.intervals_ms(marks)
-    return Generation(tokens=out.cpu(), ttft_ms=intervals[0], step_ms=intervals[1:])
+    kv = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    return Generation(tokens=out.cpu(), ttft_ms=intervals[0], step_ms=intervals[1:], kv_cache_bytes=kv)
 
 
 def eos_ids(model, tokenizer=None) -> set[int]:
@@ -242,6 +244,7 @@ def measure(model, batches: list, new_tokens: int, clock, memory, meter, eos: se
         "padded_prompt_tokens": [int(mask.numel()) for _, mask in batches],
         "generated_tokens": [sum(r) for r in real],  # real output tokens (up to the first EOS)
         "computed_tokens": [g.tokens.numel() for g in gens],  # fixed length: batch x new_tokens
+        "kv_cache_bytes": [g.kv_cache_bytes for g in gens],
         "rows_with_eos": [sum(any(t in eos for t in row) for row in g.tokens.tolist()) for g in gens],
         "work_s": work_s,
         "memory_base_bytes": base,
@@ -271,6 +274,7 @@ def summarise(raw: dict, new_tokens: int) -> dict:
         "prompt_tokens": sum(raw["prompt_tokens"]),
         "rows_with_eos": sum(raw["rows_with_eos"]),
         "working_memory_bytes": peak - base if peak is not None and base is not None else None,
+        "kv_cache_bytes": max(raw["kv_cache_bytes"]),  # the largest cache of the measurement, as allocated
         "peak_raw_bytes": peak,
     }
 
