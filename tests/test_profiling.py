@@ -3,6 +3,7 @@ resume after SIGKILL, and the recorded run order."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -301,6 +302,12 @@ def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
     assert {r["order"] for r in records} == {"shuffled"}
     assert records[0]["order_positions"][0]["mode"] == "shuffled"
     assert all(r["energy_j"] is None and r["energy_source"] == "none" for r in records)
+    ckpts = tmp_path / "out" / "checkpoints"
+    saved = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")}
+    assert run_carbon_profiling(spec, cfg, tmp_path / "out") == records  # all reused, nothing re-measured
+    assert {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")} == saved
+    changed = run_carbon_profiling(spec, dataclasses.replace(cfg, new_tokens=3), tmp_path / "out")
+    assert len(list(ckpts.glob("*.json"))) == 4 and {r["new_tokens"] for r in changed} == {3}  # never stale
 
 
 def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatch):

@@ -145,6 +145,7 @@ CPU_COUNTER_MODES = {"intel_rapl": "rapl", "intel_power_gadget": "powergadget",
 def _default_tracker(**kwargs):
     from codecarbon import OfflineEmissionsTracker
 
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)  # after import: importing resets it to INFO
     return OfflineEmissionsTracker(**kwargs)
 
 
@@ -170,7 +171,6 @@ class CodecarbonMeter:
         self.country, self.tracking_mode = country_iso_code, tracking_mode
         self.measure_power_secs, self.factory = measure_power_secs, tracker_factory
         self._tracker = None
-        logging.getLogger("codecarbon").setLevel(logging.ERROR)  # its INFO/WARNING chatter on every start
 
     def begin(self) -> None:
         self._tracker = self.factory(

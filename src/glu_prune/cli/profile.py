@@ -38,9 +38,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import transformers
+
     from ..profile_results import consolidate_profiles
     from ..profile_run import ProfileConfig, run_carbon_profiling
 
+    transformers.utils.logging.disable_progress_bar()  # one bar per model load would bury ours
     config = ProfileConfig(
         levels=tuple(args.levels), method=args.method, divisor=args.divisor, prune_seed=args.seed,
         workloads=tuple(w.strip() for w in args.workloads.split(",") if w.strip()),
