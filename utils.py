@@ -16,3 +16,6 @@ from glu_prune.workloads import BENCHMARKS_CARBON  # noqa: F401
 from glu_prune.energy import calibrate_idle_power  # noqa: F401
 from glu_prune.profile_run import run_carbon_profiling  # noqa: F401
 from glu_prune.profile_results import consolidate_profiles  # noqa: F401
+from glu_prune.analysis import CAPABILITY_GROUPS, PRIMARY_METRICS, Thresholds, decision_matrix, load_results, normalise_to_baseline  # noqa: F401,E501
+from glu_prune.figures import draw_figures  # noqa: F401
+from glu_prune.publish import build_model_card, push  # noqa: F401

@@ -19,6 +19,8 @@ COMMANDS = {
     "profile": "TTFT, time per output token, throughput, peak memory and energy per pruning level",
     "evaluate": "checkpointed lm-eval runs of a model, unpruned or pruned on the fly, on suites or tasks",
     "compare": "neuron-selection methods side by side at equal pruning levels (checkpointed lm-eval runs)",
+    "figures": "the study's PNG figures from the tidy result CSVs in a directory",
+    "push": "upload a pruned model dir with a model card of its measured scores (or --dry-run)",
 }
 
 

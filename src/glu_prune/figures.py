@@ -1,0 +1,406 @@
+"""The study's figures, drawn from the tidy result files (never from numbers typed in here).
+
+1. capability against expansion ratio, normalised to the unpruned model, with error bars;
+2. the fragile / robust / other grouping (the original study's hypothesis, tested);
+3. the selection-method comparison (methods side by side at equal levels);
+4. the performance trade-off: TTFT, TPOT, throughput and J/token against expansion ratio,
+   measured next to ideal, the energy source named.
+
+Every figure carries its model, data source, limits (n per task), few-shot counts and hardware.
+What cannot be drawn from the given results is reported with the reason, never faked.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .analysis import (
+    CAPABILITY_GROUPS_NOTE, CHANCE, GROUP_ORDER, NO_STDERR, ResultSet, group_retention, load_results,
+    normalise_to_baseline,
+)  # fmt: skip
+from .errors import UserError
+from .store import atomic_write_json
+
+DPI = 130
+ERRORBARS = "error bars: ±1 standard error (lm-eval's stderr, propagated to the ratio by the delta method)"
+
+
+@dataclass
+class FigureReport:
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be drawn, and why
+
+
+def _slug(text) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text).rstrip("/").split("/")[-1]).strip("_")
+
+
+def _save(fig, path: Path) -> Path:
+    """PNG written to a temp file in the same dir, then renamed (a crash never leaves half a file)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)  # fixed layout: one draw (tight bboxes cost 3 more)
+    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _figure(nrows: int, ncols: int, footer: list[str], title: str, panel=(3.3, 2.5), legend_in=1.9,
+            xlabel: str | None = None, ylabel: str | None = None, sharey=False):  # fmt: skip
+    """A grid of panels with fixed margins (inches): title on top, legend on the right, the
+    footer (provenance, settings) wrapped to the figure's width at the bottom."""
+    import matplotlib.pyplot as plt
+
+    left, gap_w, gap_h, top = 0.75, 0.55, 0.75, 0.6
+    width = left + ncols * panel[0] + (ncols - 1) * gap_w + legend_in
+    lines = [w for line in footer for w in textwrap.wrap(line, int(width * 17)) or [""]]
+    bottom = 0.65 + 0.13 * len(lines)
+    height = top + nrows * panel[1] + (nrows - 1) * gap_h + bottom
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=sharey)
+    fig.subplots_adjust(left=left / width, right=1 - legend_in / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=gap_w / panel[0], hspace=gap_h / panel[1])  # fmt: skip
+    fig.suptitle(title, fontsize=11, y=1 - 0.12 / height, va="top")
+    fig.text(0.08 / width, 0.08 / height, "\n".join(lines), ha="left", va="bottom", fontsize=7, color="0.25")
+    if xlabel:
+        fig.text(0.5 * (left / width + 1 - legend_in / width), (0.12 + 0.13 * len(lines) + 0.12) / height, xlabel,
+                 ha="center", va="bottom", fontsize=9)  # fmt: skip
+    if ylabel:
+        fig.text(0.1 / width, 0.5 * (1 - top / height + bottom / height), ylabel, rotation=90, ha="left",
+                 va="center", fontsize=9)  # fmt: skip
+    return fig, axes
+
+
+def _legend(fig, axes, title=None) -> None:
+    handles = {}
+    for ax in list(getattr(axes, "flat", axes)):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8, title=title, title_fontsize=8,
+                   frameon=False)  # fmt: skip
+
+
+def _series_label(method, divisor, seed) -> str:
+    label = str(method)
+    if divisor == divisor and divisor is not None:
+        label += f" /{int(divisor)}"
+    if method in ("random",) and seed == seed and seed is not None:
+        label += f" s{int(seed)}"
+    return label
+
+
+def _uniq(values) -> list:
+    return sorted({str(v) for v in values if v == v and v is not None})
+
+
+# ----------------------------------------------------------------------------- capability
+
+
+def _eval_context(frame) -> list[str]:
+    """Footer lines: model, data source, limits and n per task, few-shot, chat template, hardware."""
+    base = frame.sort_values("pruning_pct")
+    n = base.groupby("task")["n_samples"].max()
+    limit = _uniq(frame.get("limit", []))
+    shots = frame.groupby("task")["num_fewshot"].first()
+    few = ", ".join(f"{t} {int(k)}-shot" for t, k in shots.items() if k == k and k) or "all 0-shot"
+    commits = {c[:10] for c in _uniq(frame.get("project_commit", []))}
+    return [
+        f"model: {frame['model'].iloc[0]}   data source: {', '.join(_uniq(frame['data_source']))}   "
+        f"limit: {', '.join(limit) or 'none (full sets)'}   chat template: {', '.join(_uniq(frame.get('chat_template', []))).replace('True', 'on').replace('False', 'off')}",
+        "n per task: " + ", ".join(f"{t} {int(v)}" if v == v else f"{t} ?" for t, v in n.items()) + f"   few-shot: {few}",
+        f"hardware: {'; '.join(_uniq(frame['hardware']))}   project commit: {', '.join(sorted(commits)) or 'unknown'}",
+    ]
+
+
+def _grid(n: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
+
+
+def _hide_unused(axes, n: int) -> list:
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return flat[:n]
+
+
+def _metric_title(row) -> str:
+    flt = "" if row["filter"] == "none" else f" ({row['filter']})"
+    inverted = "" if row["higher_is_better"] else " (lower is better: inverted)"
+    return f"{row['task']}: {row['metric']}{flt}{inverted}"
+
+
+def _series(frame):
+    """(label, rows sorted by expansion ratio) per pruned series, each starting at the baseline."""
+    import pandas as pd
+
+    base = frame[(frame["method"] == "none") & (frame["pruning_pct"] == 0)]
+    pruned = frame[frame["method"] != "none"]
+    out = []
+    for (method, divisor, seed), g in pruned.groupby(["method", "divisor", "seed"], dropna=False):
+        rows = g if base.empty else pd.concat([base, g])
+        out.append((_series_label(method, divisor, seed), rows.sort_values("expansion_ratio", ascending=False)))
+    return out
+
+
+XLABEL = "GLU expansion ratio (intermediate / hidden size); pruning increases to the right"
+
+
+def _capability_figure(frame, path: Path, left_out=()):
+    pruned = frame[frame["method"] != "none"]
+    metrics = pruned[["task", "metric", "filter"]].drop_duplicates().sort_values(["task", "metric", "filter"])
+    unknown = sorted({f"{r.task} {r.metric}" for r in pruned.itertuples() if r.normalised_stderr != r.normalised_stderr})
+    notes = [ERRORBARS + "; perplexities inverted (unpruned / pruned) so that > 1 is better; grey band: the unpruned "
+             "model's own ±1 s.e.; dotted: random guessing"]  # fmt: skip
+    if unknown:
+        notes.append(f"{NO_STDERR}: {', '.join(unknown)} (drawn without error bars)")
+    fig, axes = _figure(*_grid(len(metrics), 4), notes + _eval_context(frame) + list(left_out),
+                        "Capability retained against GLU expansion ratio, normalised to the unpruned model",
+                        xlabel=XLABEL, ylabel="score / unpruned score  (> 1 = better)")  # fmt: skip
+    axes = _hide_unused(axes, len(metrics))
+    colors: dict = {}
+    for ax, (_, m) in zip(axes, metrics.iterrows()):
+        rows = frame[(frame["task"] == m["task"]) & (frame["metric"] == m["metric"]) & (frame["filter"] == m["filter"])]
+        first = rows.iloc[0]
+        base = rows[(rows["method"] == "none") & (rows["pruning_pct"] == 0)]
+        if not base.empty:
+            b = base.iloc[0]
+            rel = b["baseline_stderr"] / b["baseline_value"] if b["baseline_value"] else math.nan
+            if rel == rel:
+                ax.axhspan(1 - rel, 1 + rel, color="0.88", zorder=0, label="unpruned ±1 s.e.")
+            if m["task"] in CHANCE and first["higher_is_better"] and b["baseline_value"]:
+                ax.axhline(CHANCE[m["task"]] / b["baseline_value"], ls=":", color="0.4", lw=1, label="random guessing")
+        ax.axhline(1.0, color="0.3", lw=0.8)
+        for label, s in _series(rows):
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
+            ax.errorbar(s["expansion_ratio"], s["normalised"], yerr=s["normalised_stderr"], marker="o",
+                        ms=3.5, lw=1.2, capsize=2, color=color, label=label)  # fmt: skip
+        ax.set_title(_metric_title(first), fontsize=9)
+        ax.invert_xaxis()
+    _legend(fig, axes, "selection method")
+    return _save(fig, path)
+
+
+def _groups_figure(frame, path: Path, left_out=()):
+    heads = frame[frame["headline"]]
+    retention = group_retention(heads)
+    fig, axes = _figure(1, 3, [CAPABILITY_GROUPS_NOTE, ERRORBARS + "; group s.e. from its tasks' s.e. (unknown "
+                               "when a task has none)", *_eval_context(frame), *left_out],
+                        "Capability groups: bold = group mean of the headline metrics (±1 s.e.), thin = its tasks",
+                        panel=(3.6, 2.8), xlabel=XLABEL, ylabel="score / unpruned score  (> 1 = better)", sharey=True)  # fmt: skip
+    axes = list(axes.flat)
+    colors: dict = {}
+    base_x = heads.loc[heads["method"] == "none", "expansion_ratio"].max()
+    for ax, group in zip(axes, GROUP_ORDER):
+        gr = heads[heads["group"] == group]
+        ax.axhline(1.0, color="0.3", lw=0.8)
+        if gr.empty:
+            ax.text(0.5, 0.5, f"no '{group}' task\nin these results", transform=ax.transAxes, ha="center", va="center")
+        for label, s in _series(gr):
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
+            for _, t in s.groupby("task"):  # each task of the group, thin
+                ax.plot(t["expansion_ratio"], t["normalised"], color=color, lw=0.7, alpha=0.35)
+        rg = retention[retention["group"] == group] if not retention.empty else retention
+        for (method, divisor, seed), s in rg.groupby(["method", "divisor", "seed"], dropna=False) if not rg.empty else []:
+            label = _series_label(method, divisor, seed)
+            s = s.sort_values("expansion_ratio", ascending=False)
+            xs, ys = [base_x, *s["expansion_ratio"]], [1.0, *s["retention"]]
+            ax.errorbar(xs, ys, yerr=[0.0, *s["retention_stderr"]], marker="o", ms=4, lw=2, capsize=2,
+                        color=colors.setdefault(label, f"C{len(colors) % 10}"), label=label)  # fmt: skip
+        ax.set_title(f"{group}: {', '.join(sorted(set(gr['task']))) or '-'}", fontsize=9)
+        ax.invert_xaxis()
+    _legend(fig, axes, "selection method")
+    return _save(fig, path)
+
+
+def _methods_figure(frame, path: Path, left_out=()):
+    import numpy as np
+
+    pruned = frame[(frame["method"] != "none") & frame["headline"]]
+    counts = pruned.groupby("pruning_pct")["method"].nunique()
+    levels = sorted(counts[counts >= 2].index)
+    if not levels:
+        return None
+    pruned = pruned[pruned["pruning_pct"].isin(levels)]
+    pruned = pruned.assign(series=[_series_label(m, d, s) for m, d, s in zip(pruned["method"], pruned["divisor"], pruned["seed"])])
+    labels = sorted(set(pruned["series"]))
+    tasks = sorted(set(pruned["task"]))
+    fig, axes = _figure(*_grid(len(tasks), 4), [ERRORBARS, *_eval_context(frame), *left_out],
+                        "Neuron-selection methods at equal pruning levels, normalised to the unpruned model",
+                        xlabel="GLU neurons pruned", ylabel="score / unpruned score  (> 1 = better)")  # fmt: skip
+    axes = _hide_unused(axes, len(tasks))
+    width = 0.8 / len(labels)
+    for ax, task in zip(axes, tasks):
+        t = pruned[pruned["task"] == task]
+        for i, label in enumerate(labels):
+            s = t[t["series"] == label].set_index("pruning_pct").reindex(levels)
+            x = np.arange(len(levels)) + (i - (len(labels) - 1) / 2) * width
+            ax.bar(x, s["normalised"], width, yerr=s["normalised_stderr"], capsize=2, color=f"C{i % 10}",
+                   label=label)  # fmt: skip
+        ax.axhline(1.0, color="0.3", lw=0.8)
+        ax.set_xticks(np.arange(len(levels)), [f"{lv:g} %" for lv in levels])
+        ax.set_title(_metric_title(t.iloc[0]), fontsize=9)
+    _legend(fig, axes, "selection method")
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- performance
+
+PERF_PANELS = (  # column, label, ideal scaling ("div": base / ideal, "mul": base * ideal), ideal column
+    ("ttft_ms", "time to first token (ms)", "div", "ideal_speedup_prefill_flops"),
+    ("tpot_ms", "time per output token (ms)", "div", "ideal_speedup"),
+    ("tokens_per_s", "generated tokens / s", "mul", "ideal_speedup"),
+    ("energy_j_per_token", "net energy per token (J)", "div", "ideal_speedup"),
+)
+
+
+def _performance_figure(frame, path: Path):
+    batches = sorted(frame["batch_size"].unique())
+    workloads = sorted(frame["workload"].unique())
+    first = frame.iloc[0]
+    weights = "random weights (shapes only)" if str(first.get("random_weights")) == "True" else "real weights"
+    load = frame["loadavg_1m_max"].max() if "loadavg_1m_max" in frame else math.nan
+    footer = [
+        "measured (solid): median over repeats, error bars min-max; ideal (dashed): the unpruned value scaled by the "
+        "parameter-byte ratio (TPOT, throughput, energy) or the prefill-FLOP ratio (TTFT)",
+        f"model: {first['model']} ({weights}, {first.get('dtype')})   data source: prompts from the packaged benchmark "
+        f"data (offline), workloads {', '.join(workloads)}   new tokens per row: {', '.join(_uniq(frame['new_tokens']))}"
+        f"   repeats: {', '.join(_uniq(frame.get('repeats', [])))}",
+        f"hardware: {'; '.join(_uniq(frame.get('hardware', ['unknown'])))}   divisor: "
+        f"{', '.join(_uniq(frame.get('divisor', []))) or 'none'}   highest 1-min load average during the runs: {load:.2f}",
+    ]  # fmt: skip
+    fig, axes = _figure(len(batches), 4, footer, f"Inference trade-off against GLU expansion ratio: {first['model']}",
+                        panel=(3.2, 2.5), xlabel=XLABEL)  # fmt: skip
+    for r, batch in enumerate(batches):
+        fb = frame[frame["batch_size"] == batch]
+        for c, (col, label, how, ideal_col) in enumerate(PERF_PANELS):
+            ax = axes[r][c]
+            title = f"{label}, batch {batch}"
+            if col == "energy_j_per_token":
+                est = fb["energy_estimate"].fillna(False).astype(bool).any() if "energy_estimate" in fb else False
+                title += f"\nsource: {', '.join(_uniq(fb.get('energy_source', []))) or 'none'}{' (ESTIMATE)' if est else ''}"
+            ax.set_title(title, fontsize=9)
+            if col not in fb or fb[col].isna().all():
+                ax.text(0.5, 0.5, f"no {col} in these results", transform=ax.transAxes, ha="center", va="center")
+                continue
+            for i, w in enumerate(workloads):
+                s = fb[fb["workload"] == w].sort_values("expansion_ratio", ascending=False)
+                lo, hi = s.get(f"{col}_min"), s.get(f"{col}_max")
+                yerr = None if lo is None or hi is None else [(s[col] - lo).clip(lower=0), (hi - s[col]).clip(lower=0)]
+                ax.errorbar(s["expansion_ratio"], s[col], yerr=yerr, marker="o", ms=3.5, capsize=2, color=f"C{i}",
+                            label=f"{w}: measured")  # fmt: skip
+                base = s[s["pruning_pct"] == 0]
+                ideal = s[ideal_col] if ideal_col in s and s[ideal_col].notna().any() else s.get("ideal_speedup")
+                if not base.empty and ideal is not None:
+                    b = base[col].iloc[0]
+                    ax.plot(s["expansion_ratio"], b / ideal if how == "div" else b * ideal, ls="--", lw=1,
+                            color=f"C{i}", label=f"{w}: ideal")  # fmt: skip
+            ax.invert_xaxis()
+    _legend(fig, axes, "workload")
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def draw_figures(results, out_dir=None) -> FigureReport:
+    """Draw every figure the results allow into out_dir (default: <results>/figures).
+
+    `results` is a directory (searched for tidy CSVs) or a ResultSet from load_results.
+    Raises UserError when no result table is found at all.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    rs = results if isinstance(results, ResultSet) else load_results(results)
+    if isinstance(results, ResultSet) and out_dir is None:
+        raise UserError("give out_dir when passing a ResultSet")
+    out = Path(out_dir) if out_dir is not None else Path(results) / "figures"
+    if rs.evaluation.empty and rs.profiles.empty:
+        raise UserError(f"no evaluation or profile results (tidy CSVs) found in {results}")
+    report = FigureReport()
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
+        if rs.evaluation.empty:
+            report.notes.append("capability, group and method figures: no evaluation results (results.csv) found")
+        else:
+            _capability_figures(rs.evaluation, out, report)
+        if rs.profiles.empty:
+            report.notes.append("performance figure: no profile results (*_profile_results.csv) found")
+        else:
+            _performance_figures(rs.profiles, out, report)
+    if report.written:
+        atomic_write_json(out / "figures.json", {
+            "figures": [p.name for p in report.written], "not_drawn": report.notes, "inputs": rs.sources,
+        })  # fmt: skip
+    return report
+
+
+def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
+    norm = normalise_to_baseline(evaluation)
+    for col in ("divisor", "seed", "expansion_ratio"):
+        if col not in norm:
+            norm[col] = math.nan
+    for (model, source), frame in norm.groupby(["model", "data_source"]):
+        name = f"{_slug(model)}_{source}"
+        if not ((frame["method"] == "none") & (frame["pruning_pct"] == 0)).any():
+            report.notes.append(f"{model} ({source}): no unpruned baseline, so nothing can be normalised "
+                                "(evaluate level 0 with the same settings)")  # fmt: skip
+            continue
+        if not (frame["method"] != "none").any():
+            report.notes.append(f"{model} ({source}): only the unpruned model was evaluated; nothing to compare")
+            continue
+        missing = frame[frame["normalised"].isna() & (frame["method"] != "none")]
+        left_out = [f"not drawn: {task} {metric}{'' if flt == 'none' else ' ' + flt} ({shots}-shot): {note}"
+                    for (task, metric, flt, shots, note), _ in missing.groupby(["task", "metric", "filter", "num_fewshot", "note"])]  # fmt: skip
+        report.notes += [f"{model} ({source}) {line[len('not drawn: '):]}" for line in left_out]
+        frame = frame[frame["normalised"].notna()]
+        if not (frame["method"] != "none").any():
+            report.notes.append(f"{model} ({source}): no pruned result has an unpruned result with the same settings")
+            continue
+        report.written.append(_capability_figure(frame, out / f"capability_vs_expansion_{name}.png", left_out))
+        report.written.append(_groups_figure(frame, out / f"capability_groups_{name}.png", left_out))
+        drawn = _methods_figure(frame, out / f"method_comparison_{name}.png", left_out)
+        if drawn is None:
+            report.notes.append(f"{model} ({source}) method comparison: at no pruning level were two or more "
+                                "selection methods evaluated")  # fmt: skip
+        else:
+            report.written.append(drawn)
+
+
+def _performance_figures(profiles, out: Path, report: FigureReport) -> None:
+    p = profiles.copy()
+    for col in ("random_weights", "dtype", "hardware", "prune_method", "divisor", "new_tokens"):
+        if col not in p:
+            p[col] = None
+    keys = ["model", "random_weights", "dtype", "hardware", "prune_method", "divisor", "new_tokens"]
+    for key, frame in p.groupby(keys, dropna=False):
+        ctx = dict(zip(keys, key))
+        if not (frame["pruning_pct"] == 0).any():
+            report.notes.append(f"performance {ctx['model']} ({ctx['hardware']}): no unpruned (level 0) measurement "
+                                "in this series; ideal curves need it")  # fmt: skip
+        div = ctx["divisor"]
+        name = "_".join(filter(None, [
+            _slug(ctx["model"]), "random-weights" if str(ctx["random_weights"]) == "True" else None, str(ctx["dtype"]),
+            _slug(ctx["hardware"])[:40], str(ctx["prune_method"]), f"d{int(div)}" if div == div and div else None,
+        ]))  # fmt: skip
+        report.written.append(_performance_figure(frame, out / f"performance_{name}.png"))
