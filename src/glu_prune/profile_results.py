@@ -41,7 +41,7 @@ def _aggregate(group: dict, members: list[dict]) -> dict:
     series = group["series"]
     record = {
         "model": group["model"], "random_weights": group["random_weights"], "dtype": group["dtype"],
-        "device": group["device"], "hardware": group["hardware"],
+        "device": group["device"], "hardware": group["hardware"], "threads": group.get("threads"),
         "method": pr.get("method", "none" if group["level"] == 0 else series["method"]),
         "prune_method": series["method"], "divisor": series.get("divisor"),
         "pruning_pct": group["level"], "effective_pruning_pct": pr.get("effective_pruning_pct"),
