@@ -39,7 +39,7 @@ class EvalSettings:
 
     offline: bool = False
     limit: int | None = None  # documents per task (mmlu: spread over its subjects)
-    chat_template: bool | None = None  # None: on for instruct models (lm-eval's apply_chat_template)
+    chat_template: bool | None = None  # None: instruct models, except plain-text tasks (suites.py)
     max_length: int | None = None  # None: lm-eval's choice from the model config
     bootstrap_iters: int = 100_000  # lm-eval's default; bootstrapped stderrs (perplexity) depend on it
     # ---- no influence on the numbers
@@ -138,7 +138,7 @@ def per_task_limit(task: str, limit: int | None) -> int | None:
 def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, settings: EvalSettings) -> dict:
     from .provenance import RESULT_PACKAGES, package_versions
 
-    chat = _chat_template(spec, settings)
+    chat = _chat_template(spec, settings, task)
     saved = _pruned_dir_record(spec.model)
     return {
         "kind": "lm-eval",
@@ -151,8 +151,8 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
         "task": task.name,
         "task_files": _task_fingerprint(task.name, settings.offline),
         "num_fewshot": task.num_fewshot,
-        "limit": settings.limit,
-        "limit_per_subtask": per_task_limit(task.name, settings.limit),
+        "limit": task.limit or settings.limit,
+        "limit_per_subtask": per_task_limit(task.name, task.limit or settings.limit),
         "chat_template": chat,
         "fewshot_as_multiturn": chat,  # lm-eval's recommendation with a chat template
         "fewshot_seed": FEWSHOT_SEED,
@@ -163,8 +163,12 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
     }
 
 
-def _chat_template(spec: ModelSpec, settings: EvalSettings) -> bool:
-    return is_instruct(spec.model) if settings.chat_template is None else settings.chat_template
+def _chat_template(spec: ModelSpec, settings: EvalSettings, task: TaskSpec) -> bool:
+    from .suites import PLAIN_TEXT_TASKS
+
+    if settings.chat_template is not None:
+        return settings.chat_template
+    return is_instruct(spec.model) and task.name not in PLAIN_TEXT_TASKS
 
 
 # ----------------------------------------------------------------------------- validation
@@ -254,8 +258,8 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
     model, tokenizer, pruning = load_pruned(spec, cfg, progress=progress)
     if tokenizer is None:
         raise UserError(f"{spec.model} has no tokenizer available here; evaluation needs one")
-    lm = _lm(model, tokenizer, settings)
     prov = provenance()
+    lm = _lm(model, tokenizer, settings)
     try:
         for task, identity in todo:
             cache = out_dir / "request-cache" / f"{label}-{task.name}-{identity_key(identity)}"
@@ -338,6 +342,13 @@ def tidy_metrics(raw: dict) -> list[dict]:
         parts = [samples(c) for c in subtasks.get(name, [])]
         return sum(parts) if parts and None not in parts else None
 
+    def common(name, lookup):
+        """A group's value: its own, else the one value all its subtasks share (else None)."""
+        if (own := lookup(name)) is not None or name not in subtasks:
+            return own
+        values = {common(c, lookup) for c in subtasks[name]}
+        return values.pop() if len(values) == 1 else None
+
     for name, entry in raw["results"].items():
         for key, value in entry.items():
             if "," not in key or "_stderr," in key:
@@ -349,9 +360,9 @@ def tidy_metrics(raw: dict) -> list[dict]:
                 "filter": filt,
                 "value": _float(value),
                 "stderr": _float(entry.get(f"{metric}_stderr,{filt}")),
-                "higher_is_better": raw.get("higher_is_better", {}).get(name, {}).get(metric),
+                "higher_is_better": common(name, lambda n: raw.get("higher_is_better", {}).get(n, {}).get(metric)),
                 "n_samples": samples(name),
-                "num_fewshot": raw.get("n-shot", {}).get(name),
+                "num_fewshot": common(name, lambda n: raw.get("n-shot", {}).get(n)),
             })  # fmt: skip
     return rows
 
@@ -425,9 +436,11 @@ def tidy_rows(result: dict) -> list[dict]:
     return [{**head, **m, **tail} for m in result["metrics"]]
 
 
-def consolidate_results(run_dirs, csv_path=None, json_path=None):
+def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, settings: dict | None = None):
     """Merge the checkpoints of one or more run dirs into a tidy CSV and a complete JSON.
 
+    `select(identity) -> bool` keeps a subset (e.g. one experiment of a shared run dir); `settings`
+    (e.g. the commands and limits of a study) is stored in the JSON as given.
     Defaults: <first dir>/results.csv and <first dir>/complete.json. -> (DataFrame, dict).
     """
     import datetime
@@ -446,6 +459,8 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None):
         for rec in store.records():
             if rec.get("identity", {}).get("kind") != "lm-eval":
                 continue
+            if select is not None and not select(rec["identity"]):
+                continue
             if rec.get("status") == "done":
                 runs.append(rec["result"])
             else:
@@ -458,6 +473,7 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None):
         "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run_dirs": [str(d.resolve()) for d in dirs],
         "provenance": provenance(),
+        "settings": settings,
         "csv_columns": list(CSV_COLUMNS),
         "runs": runs,
         "failed": failed,

@@ -16,6 +16,11 @@ from .errors import UserError
 class TaskSpec:
     name: str  # lm-eval's task name (offline tasks use the same name)
     num_fewshot: int = 0
+    limit: int | None = None  # documents; None: the run's limit (studies size each task apart)
+
+    def __post_init__(self):
+        if self.num_fewshot < 0 or (self.limit is not None and self.limit < 1):
+            raise UserError(f"{self.name}: few-shot count must be >= 0 and a limit >= 1")
 
 
 def _suite(*entries: str | tuple[str, int]) -> tuple[TaskSpec, ...]:
@@ -34,6 +39,12 @@ SUITES = {"base": BENCHMARKS_BASE, "instruct": BENCHMARKS_INSTRUCT}
 # Offline, a hub-only task is reported as "needs hub"; where packaged data allows a close
 # stand-in it runs too, under its OWN name (a Wikipedia-prose perplexity is not WikiText-2).
 OFFLINE_STANDINS = {"wikitext": TaskSpec("wikipedia_ppl")}
+
+# Language-modelling tasks score how a text continues, not how a request is answered: wrapped in a
+# chat template the continuation becomes the start of an assistant reply (SmolLM2-135M-Instruct on
+# LAMBADA: accuracy 0, perplexity in the millions). With the chat template on "auto" they are scored
+# as plain text even for instruct models; the record says which way each task ran.
+PLAIN_TEXT_TASKS = frozenset({"wikitext", "wikipedia_ppl", "lambada_openai"})
 
 # few-shot counts of tasks named with --tasks (everything not listed here is 0-shot)
 DEFAULT_FEWSHOT = {t.name: t.num_fewshot for suite in SUITES.values() for t in suite}
