@@ -214,6 +214,14 @@ def test_needs_hub_tasks_offline(piqa_run, capsys, tmp_path):
     assert "need the Hugging Face hub: truthfulqa_mc1" in status.summary()
 
 
+def test_hub_tasks_without_hub_fail_fast_before_loading(capsys, tmp_path, monkeypatch, no_compute):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("glu_prune.evaluation.hub_reachable", lambda: False)
+    code = main(["evaluate", "--tasks", "piqa", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "hub, which is unreachable" in err and "--offline" in err
+
+
 BAD_EVALUATE = [
     (["--tasks", "piqa", "--pct", "10", "--levels", "0,10"], "either --levels or --pct"),
     (["--tasks", "piqa", "--limit", "0"], "--limit must be a positive integer"),

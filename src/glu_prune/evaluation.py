@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
-from .models import ModelSpec, canonical_name, is_instruct, resolve
+from .models import ModelSpec, canonical_name, hub_reachable, is_instruct, resolve
 from .pruning import PruneConfig
 from .store import CheckpointStore, identity_key
 from .suites import TaskSpec
@@ -182,7 +182,18 @@ def split_tasks(tasks: Sequence[TaskSpec], offline: bool) -> tuple[list[TaskSpec
     run = [t for t in tasks if t.name not in hub]
     if run:
         check_tasks([t.name for t in run], offline)
+    if run and not offline and not _hub_cache_only() and not hub_reachable():
+        # each hub task would otherwise spend ~40 s in retries before failing
+        raise UserError("lm-eval's tasks load their data from the Hugging Face hub, which is unreachable "
+                        "from here; use --offline for the packaged benchmark data")  # fmt: skip
     return run, hub
+
+
+def _hub_cache_only() -> bool:
+    """The user asked for cached hub data only (HF_HUB_OFFLINE): let lm-eval read its cache."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
 def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
@@ -284,6 +295,7 @@ def _lm(model, tokenizer, settings: EvalSettings):
     from lm_eval.models.huggingface import HFLM
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)  # "pretrained is not a str"
     return HFLM(
         pretrained=model,
         tokenizer=tokenizer,
