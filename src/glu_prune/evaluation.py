@@ -11,11 +11,11 @@ and device are recorded but are no identity: they do not change what is computed
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import hashlib
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -191,8 +191,6 @@ def split_tasks(tasks: Sequence[TaskSpec], offline: bool) -> tuple[list[TaskSpec
 
 def _hub_cache_only() -> bool:
     """The user asked for cached hub data only (HF_HUB_OFFLINE): let lm-eval read its cache."""
-    import os
-
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
@@ -274,7 +272,7 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
     try:
         for task, identity in todo:
             cache = out_dir / "request-cache" / f"{label}-{task.name}-{identity_key(identity)}"
-            started = time.time()
+            started, load_before = time.time(), os.getloadavg()[0]
             try:
                 raw = _evaluate_task(lm, task, identity, str(cache), settings)
             except Exception as exc:  # recorded, reported, retried by the next run
@@ -282,7 +280,9 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
                 store.save(identity, None, f"{label}-{task.name}", status="failed", error=error)
                 status.failed.append({"config": label, "task": task.name, "error": error})
                 continue
-            result = _result_record(identity, pruning, raw, settings, lm, time.time() - started, prov)
+            timing = {"seconds": time.time() - started, "started_at": started,
+                      "load1_before": load_before, "load1_after": os.getloadavg()[0]}  # fmt: skip
+            result = _result_record(identity, pruning, raw, settings, lm, timing, prov)
             store.save(identity, result, f"{label}-{task.name}")
             status.records.append(result)
             status.done.append({"config": label, "task": task.name, "reused": False})
@@ -379,7 +379,7 @@ def tidy_metrics(raw: dict) -> list[dict]:
     return rows
 
 
-def _result_record(identity, pruning, raw, settings, lm, seconds, prov) -> dict:
+def _result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
     config = {k: v for k, v in raw.get("config", {}).items() if k not in ("model", "model_args")}
     return {
         "model": pruning.get("model", identity["model"]),
@@ -394,7 +394,8 @@ def _result_record(identity, pruning, raw, settings, lm, seconds, prov) -> dict:
         "pruning": pruning,
         "metrics": tidy_metrics(raw),
         "run": {
-            "seconds": seconds,
+            **timing,  # wall time of this task; a shared machine's load average is beside it
+            "torch_threads": _torch_threads(),
             "batch_size": settings.batch_size,
             "batch_sizes_used": config.get("batch_sizes"),
             "max_length_used": lm.max_length,
@@ -407,22 +408,10 @@ def _result_record(identity, pruning, raw, settings, lm, seconds, prov) -> dict:
     }
 
 
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """lm-eval prints progress with print(), on fd 1 (its bootstrap pool too): route it to stderr
-    so that stdout carries only our output."""
-    import os
-    import sys
+def _torch_threads() -> int:
+    import torch
 
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    return torch.get_num_threads()
 
 
 # ----------------------------------------------------------------------------- consolidation

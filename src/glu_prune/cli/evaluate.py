@@ -6,6 +6,8 @@ ones retried. The run dir also gets results.csv and complete.json (consolidated 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 from .common import add_model_arguments, add_prune_arguments, check_writable_dir, model_spec, parse_float_list, print_json, prune_config
@@ -119,7 +121,7 @@ def report(status, out, args) -> int:
 
 
 def run(args) -> int:
-    from ..evaluation import run_robust_evaluation, stdout_to_stderr
+    from ..evaluation import run_robust_evaluation
 
     settings = eval_settings(args)  # every check runs before any model loads
     tasks = selected_tasks(args)
@@ -129,3 +131,18 @@ def run(args) -> int:
     with stdout_to_stderr():  # lm-eval prints progress on stdout
         status = run_robust_evaluation(spec, configs, tasks, out, settings, progress=not args.json)
     return report(status, out, args)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """lm-eval prints progress with print(), on fd 1 (its bootstrap pool too): route it to stderr
+    so that stdout carries only our output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
