@@ -98,6 +98,13 @@ def _complete_json(csv: Path) -> Path:
     return csv.with_name(csv.name.replace("results", "complete")).with_suffix(".json")
 
 
+def _commit(prov: dict) -> str | None:
+    project = prov.get("project") or {}
+    if not project.get("commit"):
+        return None
+    return project["commit"][:10] + ("+local changes" if project.get("dirty") else "")
+
+
 def _read_eval(csv: Path):
     """An evaluation CSV, with each row's hardware and project commit from its complete JSON."""
     import pandas as pd
@@ -113,7 +120,7 @@ def _read_eval(csv: Path):
         if "checkpoint" in table:
             prov = table["checkpoint"].map(lambda c: by_checkpoint.get(c, {}))
             table["hardware"] = prov.map(lambda p: hardware_label(p["hardware"]) if p.get("hardware") else "unknown")
-            table["project_commit"] = prov.map(lambda p: (p.get("project") or {}).get("commit"))
+            table["project_commit"] = prov.map(_commit)
     table["source_csv"] = str(csv)
     return table
 

@@ -121,7 +121,7 @@ def _eval_context(frame) -> list[str]:
     limit = _uniq(frame.get("limit", []))
     shots = frame.groupby("task")["num_fewshot"].first()
     few = ", ".join(f"{t} {int(k)}-shot" for t, k in shots.items() if k == k and k) or "all 0-shot"
-    commits = {c[:10] for c in _uniq(frame.get("project_commit", []))}
+    commits = set(_uniq(frame.get("project_commit", [])))
     return [
         f"model: {frame['model'].iloc[0]}   data source: {', '.join(_uniq(frame['data_source']))}   "
         f"limit: {', '.join(limit) or 'none (full sets)'}   chat template: {', '.join(_uniq(frame.get('chat_template', []))).replace('True', 'on').replace('False', 'off')}",
@@ -164,6 +164,13 @@ def _series(frame):
 XLABEL = "GLU expansion ratio (intermediate / hidden size); pruning increases to the right"
 
 
+def _log_if_wide(ax, values) -> None:
+    """Log scale when the ratios span more than 20x (perplexities of heavily pruned models)."""
+    v = values[values > 0]
+    if len(v) and v.max() / v.min() > 20:
+        ax.set_yscale("log")
+
+
 def _capability_figure(frame, path: Path, left_out=()):
     pruned = frame[frame["method"] != "none"]
     metrics = pruned[["task", "metric", "filter"]].drop_duplicates().sort_values(["task", "metric", "filter"])
@@ -195,6 +202,7 @@ def _capability_figure(frame, path: Path, left_out=()):
                         ms=3.5, lw=1.2, capsize=2, color=color, label=label)  # fmt: skip
         ax.set_title(_metric_title(first), fontsize=9)
         ax.invert_xaxis()
+        _log_if_wide(ax, rows["normalised"])
     _legend(fig, axes, "selection method")
     return _save(fig, path)
 
@@ -209,6 +217,8 @@ def _groups_figure(frame, path: Path, left_out=()):
     axes = list(axes.flat)
     colors: dict = {}
     base_x = heads.loc[heads["method"] == "none", "expansion_ratio"].max()
+    x_lo, x_hi = heads["expansion_ratio"].min(), heads["expansion_ratio"].max()
+    pad = 0.05 * (x_hi - x_lo or 1)
     for ax, group in zip(axes, GROUP_ORDER):
         gr = heads[heads["group"] == group]
         ax.axhline(1.0, color="0.3", lw=0.8)
@@ -225,8 +235,9 @@ def _groups_figure(frame, path: Path, left_out=()):
             xs, ys = [base_x, *s["expansion_ratio"]], [1.0, *s["retention"]]
             ax.errorbar(xs, ys, yerr=[0.0, *s["retention_stderr"]], marker="o", ms=4, lw=2, capsize=2,
                         color=colors.setdefault(label, f"C{len(colors) % 10}"), label=label)  # fmt: skip
-        ax.set_title(f"{group}: {', '.join(sorted(set(gr['task']))) or '-'}", fontsize=9)
-        ax.invert_xaxis()
+        drawn = sorted(set(gr.loc[gr["method"] != "none", "task"]))
+        ax.set_title(f"{group}: {', '.join(drawn) or '-'}", fontsize=9)
+        ax.set_xlim(x_hi + pad, x_lo - pad)  # the same range in every panel, pruning to the right
     _legend(fig, axes, "selection method")
     return _save(fig, path)
 
@@ -287,6 +298,11 @@ def _performance_figure(frame, path: Path):
         f"hardware: {'; '.join(_uniq(frame.get('hardware', ['unknown'])))}   divisor: "
         f"{', '.join(_uniq(frame.get('divisor', []))) or 'none'}   highest 1-min load average during the runs: {load:.2f}",
     ]  # fmt: skip
+    if "status" in frame:
+        bad = frame[frame["status"].astype(str) != "complete"]
+        if not bad.empty:
+            footer.append(f"INCOMPLETE: {len(bad)} of {len(frame)} points have fewer repeats than planned or failed "
+                          f"measurements ({'; '.join(sorted(set(bad['status'].astype(str))))})")  # fmt: skip
     fig, axes = _figure(len(batches), 4, footer, f"Inference trade-off against GLU expansion ratio: {first['model']}",
                         panel=(3.2, 2.5), xlabel=XLABEL)  # fmt: skip
     for r, batch in enumerate(batches):
