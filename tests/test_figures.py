@@ -280,3 +280,22 @@ def test_figures_partial_and_missing(tmp_path, capsys):
     write_eval(base_only, [r for r in eval_rows() if r["method"] == "none"])
     one_line_error(["figures", "--results", str(base_only)], "only the unpruned model was evaluated")
     assert not (base_only / "figures").exists() or not any((base_only / "figures").iterdir())
+
+
+def test_overlapping_result_files_and_sweeps(tmp_path):
+    """The study writes a sweep CSV and a comparison CSV that share the baseline (same checkpoints):
+    loaded together, every measurement counts once; figures 1-2 draw the sweeps, the methods figure the rest."""
+    from glu_prune.figures import _sweeps
+
+    rows = eval_rows()
+    sweep = rows + [dict(r, pruning_pct=10.0, checkpoint=r["checkpoint"] + "-10") for r in rows if r["method"] == "maw"
+                    and r["pruning_pct"] == 20.0]  # fmt: skip
+    for name, part in (("sweep", sweep), ("comparison", [r for r in rows if r["pruning_pct"] in (0.0, 40.0)])):
+        write_eval(tmp_path / name, part)
+        (tmp_path / name / "results.csv").rename(tmp_path / name / f"{name}_results.csv")
+        (tmp_path / name / "complete.json").rename(tmp_path / name / f"{name}_complete.json")
+    rs = load_results(tmp_path)
+    assert len(rs.sources["evaluation"]) == 2 and len(rs.evaluation) == len(sweep)
+    assert (rs.evaluation["hardware"] == "CPU: Fixture CPU (2 cores)").all()  # each CSV's own complete JSON
+    drawn, left = _sweeps(normalise_to_baseline(rs.evaluation))
+    assert set(drawn["method"]) == {"none", "maw"} and left == ["vow"]

@@ -105,7 +105,7 @@ def _commit(prov: dict) -> str | None:
     return project["commit"][:10] + ("+local changes" if project.get("dirty") else "")
 
 
-def _read_eval(csv: Path):
+def read_eval_csv(csv: Path):
     """An evaluation CSV, with each row's hardware and project commit from its complete JSON."""
     import pandas as pd
 
@@ -146,7 +146,7 @@ def load_results(*paths) -> ResultSet:
             sources["ignored"].append(f"{csv} (unreadable: {exc})")
             continue
         if EVAL_COLUMNS <= columns:
-            evals.append(_read_eval(csv))
+            evals.append(read_eval_csv(csv))
             sources["evaluation"].append(str(csv))
         elif PROFILE_COLUMNS <= columns:
             profiles.append(pd.read_csv(csv).assign(source_csv=str(csv)))
@@ -167,7 +167,7 @@ def load_results(*paths) -> ResultSet:
 # ----------------------------------------------------------------------------- normalisation
 
 
-def _cell(v) -> str:
+def key_cell(v) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return "-"  # NaN limit, None divisor: missing values match each other
     if isinstance(v, float) and v.is_integer():
@@ -175,9 +175,9 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _key(frame, keys):
+def join_key(frame, keys):
     """One string per row from its join keys."""
-    cells = [frame[k].map(_cell) for k in keys]
+    cells = [frame[k].map(key_cell) for k in keys]
     return cells[0].str.cat(cells[1:], sep="\x1f") if len(cells) > 1 else cells[0]
 
 
@@ -251,14 +251,14 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
         headline=[(h := headline(r.task)) is None or (h.name, h.filter) == (r.metric, r.filter) for r in table.itertuples()],
     )  # fmt: skip
     is_base = (table["method"] == "none") & (table["pruning_pct"] == 0)
-    base = table[is_base].assign(_k=lambda f: _key(f, LIKE_KEYS))
+    base = table[is_base].assign(_k=lambda f: join_key(f, LIKE_KEYS))
     clash = base.groupby("_k").filter(lambda g: g["value"].nunique(dropna=False) > 1)
     if not clash.empty:
         r = clash.iloc[0]
         raise UserError(f"ambiguous baseline: {clash['_k'].nunique()} settings have several unpruned results "
                         f"that differ (e.g. {r['model']} {r['task']}/{r['metric']}); load one run's results")  # fmt: skip
     base = base.drop_duplicates("_k").set_index("_k")
-    keys = _key(table, LIKE_KEYS)
+    keys = join_key(table, LIKE_KEYS)
     table["baseline_value"] = keys.map(base["value"]).astype(float)
     table["baseline_stderr"] = keys.map(base["stderr"]).astype(float)
     out = [ratio_with_stderr(r.value, r.stderr, r.baseline_value, r.baseline_stderr, r.higher_is_better)
@@ -344,9 +344,9 @@ def performance_summary(profiles):
             p[col] = None
     context = ["model", "hardware", "dtype", "random_weights", "new_tokens"]
     series = [*context, "prune_method", "divisor", "workload", "batch_size"]
-    base = p[p["pruning_pct"] == 0].assign(_k=lambda f: _key(f, series)).drop_duplicates("_k").set_index("_k")
+    base = p[p["pruning_pct"] == 0].assign(_k=lambda f: join_key(f, series)).drop_duplicates("_k").set_index("_k")
     p = p[p["pruning_pct"] > 0].copy()
-    k = _key(p, series)
+    k = join_key(p, series)
     for col in ("tokens_per_s", "peak_memory_bytes", "energy_j_per_token"):
         p[f"base_{col}"] = k.map(base[col]) if col in base else math.nan
     p["throughput_gain"] = p["tokens_per_s"] / p["base_tokens_per_s"]
@@ -420,9 +420,9 @@ def decision_matrix(evaluation, profiles=None, thresholds: Thresholds = Threshol
             "n_tasks": f"n_tasks_{g}"})  # fmt: skip
         wide = part if wide is None else wide.merge(part, on=keys, how="outer")
     pruned = norm[norm["headline"] & (norm["method"] != "none") & norm["normalised"].notna()]
-    worst = pruned.loc[pruned.groupby(_key(pruned, keys))["normalised"].idxmin()]
-    wide["_k"] = _key(wide, keys)
-    worst = worst.assign(_k=_key(worst, keys)).set_index("_k")
+    worst = pruned.loc[pruned.groupby(join_key(pruned, keys))["normalised"].idxmin()]
+    wide["_k"] = join_key(wide, keys)
+    worst = worst.assign(_k=join_key(worst, keys)).set_index("_k")
     wide["worst_task"] = wide["_k"].map(worst["task"])
     wide["worst_retention"] = wide["_k"].map(worst["normalised"])
     perf = performance_summary(profiles)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import (
-    CAPABILITY_GROUPS_NOTE, CHANCE, GROUP_ORDER, NO_STDERR, ResultSet, group_retention, load_results,
+    CAPABILITY_GROUPS_NOTE, CHANCE, GROUP_ORDER, NO_STDERR, ResultSet, key_cell, join_key, group_retention, load_results,
     normalise_to_baseline,
 )  # fmt: skip
 from .errors import UserError
@@ -371,6 +371,23 @@ def draw_figures(results, out_dir=None) -> FigureReport:
     return report
 
 
+SWEEP_LEVELS = 3  # a series with at least this many pruned levels is a sweep
+
+
+def _sweeps(frame):
+    """(rows to draw against expansion ratio, labels left out). When some series are sweeps (many
+    levels), series with only a few levels (a method comparison's) are left to the methods figure."""
+    pruned = frame[frame["method"] != "none"]
+    keys = ["method", "divisor", "seed"]
+    levels = pruned.groupby(keys, dropna=False)["pruning_pct"].nunique()
+    if levels.max() < SWEEP_LEVELS:
+        return frame, []
+    short = [k for k, n in levels.items() if n < SWEEP_LEVELS]
+    short_keys = {"\x1f".join(map(key_cell, k)) for k in short}
+    drop = pruned.index[join_key(pruned, keys).isin(short_keys)]
+    return frame.drop(index=drop), [_series_label(*k) for k in short]
+
+
 def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
     norm = normalise_to_baseline(evaluation)
     for col in ("divisor", "seed", "expansion_ratio"):
@@ -393,8 +410,11 @@ def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
         if not (frame["method"] != "none").any():
             report.notes.append(f"{model} ({source}): no pruned result has an unpruned result with the same settings")
             continue
-        report.written.append(_capability_figure(frame, out / f"capability_vs_expansion_{name}.png", left_out))
-        report.written.append(_groups_figure(frame, out / f"capability_groups_{name}.png", left_out))
+        sweeps, short = _sweeps(frame)
+        shown = left_out + ([f"not drawn here: {', '.join(short)} (fewer levels than the sweeps; see the method "
+                             "comparison figure)"] if short else [])  # fmt: skip
+        report.written.append(_capability_figure(sweeps, out / f"capability_vs_expansion_{name}.png", shown))
+        report.written.append(_groups_figure(sweeps, out / f"capability_groups_{name}.png", shown))
         drawn = _methods_figure(frame, out / f"method_comparison_{name}.png", left_out)
         if drawn is None:
             report.notes.append(f"{model} ({source}) method comparison: at no pruning level were two or more "

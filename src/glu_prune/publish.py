@@ -112,7 +112,7 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
     Raises UserError for a missing or unrecognised CSV, or when the CSVs hold nothing for it."""
     import pandas as pd
 
-    from .analysis import EVAL_COLUMNS, LIKE_KEYS, PROFILE_COLUMNS, _cell, _read_eval
+    from .analysis import EVAL_COLUMNS, LIKE_KEYS, PROFILE_COLUMNS, key_cell, read_eval_csv
 
     scores, perf, base = [], [], {}
     for csv in map(Path, csvs):
@@ -120,14 +120,14 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
             raise UserError(f"--results {csv} does not exist")
         columns = set(pd.read_csv(csv, nrows=0).columns)
         if EVAL_COLUMNS <= columns:
-            table = _read_eval(csv)
+            table = read_eval_csv(csv)
             if "subtask" in table:
                 table = table[table["subtask"] == table["task"]]
             rows = table.to_dict("records")
             scores += [r for r in rows if _matches(r, record)]
             for r in rows:
                 if r["model"] == record["model"] and r["method"] == "none" and r["pruning_pct"] == 0:
-                    base[tuple(_cell(r.get(k)) for k in LIKE_KEYS)] = (r["value"], r["stderr"])
+                    base[tuple(key_cell(r.get(k)) for k in LIKE_KEYS)] = (r["value"], r["stderr"])
         elif PROFILE_COLUMNS <= columns:
             rows = pd.read_csv(csv).to_dict("records")
             perf += [r for r in rows if r.get("model") == record["model"]
@@ -135,7 +135,7 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
         else:
             raise UserError(f"--results {csv} is neither an evaluation nor a profile table")
     for r in scores:
-        r["base_value"], r["base_stderr"] = base.get(tuple(_cell(r.get(k)) for k in LIKE_KEYS), (None, None))
+        r["base_value"], r["base_stderr"] = base.get(tuple(key_cell(r.get(k)) for k in LIKE_KEYS), (None, None))
     if csvs and not scores and not perf:
         raise UserError(
             f"the given results hold no rows for this model ({record['model']}, {record['method']} "
