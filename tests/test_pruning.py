@@ -231,3 +231,22 @@ def test_unpruned_record_matches_model():
     rec = unpruned_record(model)
     assert rec["pruning_pct"] == 0 and rec["intermediate_size"] == 192 and rec["method"] == "none"
     assert rec["expansion_ratio"] == 3.0 and rec["parameters_after"] == rec["parameters_before"]
+
+
+def test_least_squares_refit_beats_plain_slicing_on_calibration_activations():
+    from glu_prune.pruning import _least_squares_down
+
+    torch.manual_seed(0)
+    x = torch.randn(2000, 48) @ torch.randn(48, 48)  # correlated activations [tokens, intermediate]
+    down = torch.randn(16, 48)  # [hidden, intermediate]
+    keep = torch.arange(0, 48, 2)
+    gram = x.T @ x
+    refit = _least_squares_down(down, gram, keep)
+    target = x @ down.T
+    plain_error = (target - x[:, keep] @ down[:, keep].T).norm()
+    refit_error = (target - x[:, keep] @ refit.T).norm()
+    assert refit.shape == (16, 24) and refit_error < 0.8 * plain_error
+    # keeping every neuron of well-conditioned activations, the re-fit gives back the original
+    # weights (up to the small ridge)
+    white = torch.randn(2000, 48)
+    assert torch.allclose(_least_squares_down(down, white.T @ white, torch.arange(48)), down, atol=1e-2)

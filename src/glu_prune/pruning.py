@@ -135,6 +135,7 @@ class Method:
 
     scores: Callable
     needs_data: bool = False
+    refit: bool = False  # re-fit the kept down_proj columns by least squares on calibration activations
     about: str = ""
 
 
@@ -178,7 +179,9 @@ METHODS: dict[str, Method] = {
     "data": Method(
         _activation_output_norm,
         needs_data=True,
-        about="activation-aware: ||down-proj input activation|| x ||down column|| on calibration text",
+        refit=True,
+        about="activation-aware: keep the largest ||activation|| x ||down column||, then re-fit down_proj "
+        "by least squares on calibration text",
     ),
     "data-optipfair": Method(
         _optipfair_hybrid,
@@ -192,13 +195,15 @@ METHODS: dict[str, Method] = {
 
 
 @torch.no_grad()
-def _calibrate(model, mlps, batches, progress: bool) -> dict:
-    """Per layer, the sum of squares of each down_proj input over all calibration tokens,
-    and optipfair's statistic (the per-batch L2 norm, summed over batches)."""
+def _calibrate(model, mlps, batches, progress: bool, gram: bool) -> dict:
+    """Statistics of each layer's down_proj input x over all calibration tokens: the sum of squares
+    per neuron, optipfair's statistic (per-batch L2 norm, summed over batches) and, if `gram`, the
+    Gram matrix sum(x x^T) [intermediate, intermediate] (kept on the layer's device, fp32)."""
     from tqdm.auto import tqdm
 
     sq = {i: torch.zeros(m.down_proj.in_features) for i, m in enumerate(mlps)}
     opf = {i: torch.zeros(m.down_proj.in_features) for i, m in enumerate(mlps)}
+    grams = {}
 
     def hook(i):
         def fn(_module, inputs, _output):
@@ -206,6 +211,9 @@ def _calibrate(model, mlps, batches, progress: bool) -> dict:
             s = x.pow(2).sum(dim=(0, 1)).cpu()
             sq[i] += s
             opf[i] += s.sqrt()
+            if gram:
+                flat = x.reshape(-1, x.shape[-1])
+                grams[i] = grams[i] + flat.T @ flat if i in grams else flat.T @ flat
 
         return fn
 
@@ -217,7 +225,24 @@ def _calibrate(model, mlps, batches, progress: bool) -> dict:
     finally:
         for h in handles:
             h.remove()
-    return {"sq_norms": sq, "optipfair_norms": opf}
+    return {"sq_norms": sq, "optipfair_norms": opf, "grams": grams}
+
+
+RIDGE = 1e-3  # relative to the mean activation energy of the kept neurons
+
+
+def _least_squares_down(down: torch.Tensor, gram: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """New down_proj weight [hidden, k] for the kept neurons S that minimises, over calibration
+    tokens, ||D x - D' x_S||^2 (+ a small ridge): D' = D G[:, S] (G[S, S] + lambda I)^-1.
+
+    The kept gate/up rows are unchanged, so x_S is exactly what the pruned layer computes on the
+    same input: the re-fit absorbs part of what the removed neurons contributed."""
+    g = gram.double()
+    g_ss = g[keep][:, keep]
+    ridge = RIDGE * g_ss.diagonal().mean()
+    rhs = g[keep] @ down.double().T  # [k, hidden] = G[S, :] D^T
+    solution = torch.linalg.solve(g_ss + ridge * torch.eye(len(keep), dtype=g.dtype, device=g.device), rhs)
+    return solution.T.to(down.dtype).contiguous()
 
 
 # ----------------------------------------------------------------------------- pruning
@@ -285,7 +310,7 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dic
         from .calibration import calibration_batches
 
         batches = calibration_batches(tokenizer, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
-        ctx.update(_calibrate(model, mlps, batches, progress))
+        ctx.update(_calibrate(model, mlps, batches, progress, gram=METHODS[cfg.method].refit))
 
     method = METHODS[cfg.method]
     for i in tqdm(layers, desc=f"pruning ({cfg.method})", disable=not progress, leave=False):
@@ -294,7 +319,11 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dic
         keep = keep.to(mlp.gate_proj.weight.device)
         _slice_(mlp.gate_proj, keep, 0)
         _slice_(mlp.up_proj, keep, 0)
+        if method.refit:
+            refit = _least_squares_down(mlp.down_proj.weight.data, ctx["grams"].pop(i), keep)
         _slice_(mlp.down_proj, keep, 1)
+        if method.refit:
+            mlp.down_proj.weight.data.copy_(refit)
         if hasattr(mlp, "intermediate_size"):
             mlp.intermediate_size = k
 
