@@ -115,19 +115,22 @@ def _uniq(values) -> list:
 
 
 def _eval_context(frame) -> list[str]:
-    """Footer lines: model, data source, limits and n per task, few-shot, chat template, hardware."""
-    base = frame.sort_values("pruning_pct")
-    n = base.groupby("task")["n_samples"].max()
-    limit = _uniq(frame.get("limit", []))
-    shots = frame.groupby("task")["num_fewshot"].first()
-    few = ", ".join(f"{t} {int(k)}-shot" for t, k in shots.items() if k == k and k) or "all 0-shot"
-    commits = set(_uniq(frame.get("project_commit", [])))
+    """Footer lines: model, data source, n scored and limit per task, few-shot, chat template, hardware."""
+    per_task = frame.groupby("task").agg(n=("n_samples", "max"), limit=("limit", "max"), shots=("num_fewshot", "max"))
+    n = ", ".join(f"{t} {_num(r.n)} ({'all' if r.limit != r.limit else _num(r.limit)})" for t, r in per_task.iterrows())
+    few = ", ".join(f"{t} {_num(r.shots)}-shot" for t, r in per_task.iterrows() if r.shots == r.shots and r.shots) or "all 0-shot"
+    chat = ", ".join(_uniq(frame.get("chat_template", []))).replace("True", "on").replace("False", "off")
     return [
-        f"model: {frame['model'].iloc[0]}   data source: {', '.join(_uniq(frame['data_source']))}   "
-        f"limit: {', '.join(limit) or 'none (full sets)'}   chat template: {', '.join(_uniq(frame.get('chat_template', []))).replace('True', 'on').replace('False', 'off')}",
-        "n per task: " + ", ".join(f"{t} {int(v)}" if v == v else f"{t} ?" for t, v in n.items()) + f"   few-shot: {few}",
-        f"hardware: {'; '.join(_uniq(frame['hardware']))}   project commit: {', '.join(sorted(commits)) or 'unknown'}",
+        f"model: {frame['model'].iloc[0]}   data source: {', '.join(_uniq(frame['data_source']))}   few-shot: {few}"
+        f"   chat template: {chat or 'unknown'}",
+        f"documents scored per task (limit): {n}",
+        f"hardware: {'; '.join(_uniq(frame['hardware']))}   project commit: "
+        f"{', '.join(_uniq(frame.get('project_commit', []))) or 'unknown'}",
     ]
+
+
+def _num(v) -> str:
+    return "?" if v != v or v is None else f"{v:g}"
 
 
 def _grid(n: int, ncols: int) -> tuple[int, int]:
