@@ -90,6 +90,7 @@ class PruneConfig:
     def settings(self) -> dict:
         """The settings that change the pruned weights (part of every checkpoint identity)."""
         out = asdict(self)
+        out["method_version"] = METHODS[self.method].version
         if not self.data_driven:
             out.pop("calibration_samples"), out.pop("calibration_seq_len")
         if self.method != "random" and not self.data_driven:
@@ -137,6 +138,7 @@ class Method:
     needs_data: bool = False
     refit: bool = False  # re-fit the kept down_proj columns by least squares on calibration activations
     about: str = ""
+    version: int = 1  # bump when the method's results change: it is part of every checkpoint identity
 
 
 def _optipfair(name: str) -> Callable:
@@ -180,6 +182,7 @@ METHODS: dict[str, Method] = {
         _activation_output_norm,
         needs_data=True,
         refit=True,
+        version=2,
         about="activation-aware: keep the largest ||activation|| x ||down column||, then re-fit down_proj "
         "by least squares on calibration text",
     ),
@@ -333,6 +336,7 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dic
     settings = cfg.settings()
     return {
         "method": cfg.method,
+        "method_version": settings.pop("method_version"),
         "requested_pct": settings.pop("pct"),
         "target_expansion_ratio": settings.pop("expansion_ratio"),
         **{k: v for k, v in settings.items() if k != "method"},
