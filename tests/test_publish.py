@@ -159,3 +159,31 @@ def test_bad_push_input(pruned_dir, tmp_path, capsys, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_TOKEN_PATH", str(tmp_path / "no-token"))
     assert_one_line_error(main(["push", *ok]), capsys, "no Hugging Face token")
+
+
+def test_upload_calls_the_hub_with_the_staged_folder(pruned_dir, tmp_path, capsys, monkeypatch):
+    """The real path with a stand-in for HfApi (the hub is unreachable here): create_repo, then
+    upload_folder of exactly the staged folder; the temp folder is gone afterwards; the token never shows."""
+    import huggingface_hub
+
+    calls = {}
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kw):
+            calls["create_repo"] = (repo_id, kw)
+            return f"https://huggingface.co/{repo_id}"
+
+        def upload_folder(self, repo_id, folder_path, **kw):
+            calls["files"] = sorted(p.name for p in folder_path.iterdir())
+            calls["folder"] = folder_path
+            return type("Commit", (), {"oid": "abc123"})()
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token_0123456789")
+    code = main(["push", "--model-dir", str(pruned_dir), "--repo-id", "me/model", "--private"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip() == "https://huggingface.co/me/model"
+    assert calls["create_repo"] == ("me/model", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert calls["files"] == sorted([p.name for p in pruned_dir.iterdir()] + ["README.md"])
+    assert not calls["folder"].exists() and not (pruned_dir / "README.md").exists()
+    assert "hf_not_a_real_token" not in out + err

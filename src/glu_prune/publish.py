@@ -296,7 +296,7 @@ def push(model_dir, repo_id: str, results=(), private: bool = False, dry_run=Non
 
 def _upload(model_dir: Path, card: str, repo_id: str, private: bool) -> dict:
     from huggingface_hub import HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HTTPError, OfflineModeIsEnabled  # HTTPError: the HTTP client's base error
 
     if get_token() is None:
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (write access needed)")
@@ -309,7 +309,7 @@ def _upload(model_dir: Path, card: str, repo_id: str, private: bool) -> dict:
                                    commit_message="Upload pruned model (glu-prune)")  # fmt: skip
     except OfflineModeIsEnabled:
         raise UserError("the Hugging Face hub is disabled here (HF_HUB_OFFLINE); use --dry-run to build the folder") from None
-    except (HfHubHTTPError, OSError) as exc:
+    except (HTTPError, OSError) as exc:  # HfHubHTTPError is one; so are connection failures
         raise UserError(f"upload to {repo_id} failed: {str(exc).splitlines()[0]}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
