@@ -3,10 +3,42 @@ log-likelihood scoring, score IFEval without downloads, and refuse hub-only task
 
 from __future__ import annotations
 
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from glu_prune.errors import UserError
-from glu_prune.tasks import NEEDS_HUB, OFFLINE_TASKS, check_tasks, subtask_count, task_manager
+from glu_prune.tasks import (
+    NEEDS_HUB,
+    OFFLINE_TASKS,
+    TASKS_DIR,
+    check_tasks,
+    prepare_offline_env,
+    subtask_count,
+    task_manager,
+)
+
+# the metric keys lm-eval reports for each task (as in the hub tasks' results)
+METRICS = {
+    "mmlu": {"acc,none"},
+    "arc_challenge": {"acc,none", "acc_norm,none"},
+    "hellaswag": {"acc,none", "acc_norm,none"},
+    "piqa": {"acc,none", "acc_norm,none"},
+    "winogrande": {"acc,none"},
+    "boolq": {"acc,none"},
+    "lambada_openai": {"perplexity,none", "acc,none"},
+    "gsm8k": {"exact_match,strict-match", "exact_match,flexible-extract"},
+    "ifeval": {f"{m},none" for m in ("prompt_level_strict_acc", "inst_level_strict_acc",
+                                      "prompt_level_loose_acc", "inst_level_loose_acc")},
+    "wikipedia_ppl": {"word_perplexity,none", "byte_perplexity,none", "bits_per_byte,none"},
+}  # fmt: skip
+DOCS = {"mmlu": 1, "gsm8k": 1}  # scored docs per (sub)task, 2 unless named; mmlu has 57 subtasks
+GEN_TOKENS = 8  # generation tasks: enough to exercise generation, filters and scoring
+SCORED_ELSEWHERE = {"piqa", "arc_challenge", "ifeval"}  # by the hand-computed and IFEval tests below
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +46,55 @@ def offline_tm():
     return task_manager(offline=True)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny batches of a 135M model are dominated by per-op overhead; on 2 busy shared cores,
+    OpenMP's second thread made elementwise ops ~100x slower (measured), so these tests use one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def hflm(embedded):
+    from lm_eval.models.huggingface import HFLM
+
+    model, tokenizer = embedded
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4, max_length=2048)
+
+
+def evaluate(lm, tm, task, limit=None, **kw):
+    import lm_eval
+
+    return lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=tm, limit=limit, bootstrap_iters=0,
+                                   log_samples=True, **kw)  # fmt: skip
+
+
+def shortest_docs(tm, task: str, k: int, scan: int = 40) -> dict[str, list[int]]:
+    """The k shortest of each subtask's first `scan` documents (prompt, target and choices), so a
+    run exercises every subtask at a fraction of the cost: this CPU does ~150 tokens/s, and
+    MMLU's or BoolQ's first documents are long passages."""
+    chosen = {}
+    for name, t in tm.load([task])["tasks"].items():
+        docs = t.eval_docs.select(range(min(scan, len(t.eval_docs))))
+        sizes = []
+        for doc in docs:
+            choices = t.doc_to_choice(doc) if t.config.doc_to_choice is not None else []
+            sizes.append(len(str(t.doc_to_text(doc))) + len(str(t.doc_to_target(doc))) + sum(map(len, choices)))
+        chosen[name] = sorted(range(len(sizes)), key=sizes.__getitem__)[:k]
+    return chosen
+
+
+# ---------------------------------------------------------------- the interface
+
+
 def test_offline_index_holds_exactly_the_offline_tasks(offline_tm):
+    assert set(OFFLINE_TASKS) == set(METRICS)
     assert set(OFFLINE_TASKS) <= set(offline_tm.all_tasks)
     assert not NEEDS_HUB & set(offline_tm.all_tasks)
+    assert "wikitext" not in offline_tm.all_tasks  # the Wikipedia stand-in never takes wikitext's name
 
 
 @pytest.mark.parametrize("task", sorted(NEEDS_HUB))
@@ -25,16 +103,149 @@ def test_needs_hub_task_offline_is_refused(task):
         check_tasks(["piqa", task], offline=True)
 
 
-def test_unknown_task_is_refused_offline():
+def test_unknown_task_is_refused_with_one_line():
     with pytest.raises(UserError, match=r"unknown task 'no_such_task'") as e:
-        check_tasks(["no_such_task"], offline=True)
+        check_tasks(["piqa", "no_such_task"], offline=True)
     assert "\n" not in str(e.value)
 
 
 def test_known_tasks_pass():
     check_tasks(OFFLINE_TASKS, offline=True)
-    check_tasks([*OFFLINE_TASKS, *NEEDS_HUB], offline=False)  # no index needed for these
+    check_tasks([*OFFLINE_TASKS, *NEEDS_HUB], offline=False)  # known without indexing lm-eval's tasks
 
 
-def test_subtask_count():
+def test_subtask_count_matches_the_loaded_groups(offline_tm):
+    mmlu = offline_tm.load(["mmlu"])["tasks"]
+    assert subtask_count("mmlu") == len(mmlu) == 57
+    assert all(name.startswith("mmlu_") for name in mmlu)
     assert subtask_count("piqa") == 1
+
+
+def test_mmlu_yaml_files_match_the_subject_table():
+    from glu_prune.tasks.mmlu.subjects import generated_files
+
+    for name, text in generated_files().items():
+        assert (TASKS_DIR / "mmlu" / name).read_text(encoding="utf-8") == text, name
+
+
+# ---------------------------------------------------------------- prompts and few-shot sources
+
+
+def test_mmlu_five_shot_takes_the_first_five_dev_questions(offline_tm):
+    task = offline_tm.load(["mmlu_anatomy"])["tasks"]["mmlu_anatomy"]
+    dev = list(task.dataset["dev"])
+    doc = task.test_docs()[0]
+    prompt = task.fewshot_context(doc, num_fewshot=5)
+    assert prompt.startswith("The following are multiple choice questions (with answers) about anatomy.\n\n")
+    positions = [prompt.index(d["question"].strip()) for d in dev]
+    assert positions == sorted(positions)  # in dev order
+    assert prompt.endswith(f"{doc['question'].strip()}\nA. {doc['choices'][0]}\nB. {doc['choices'][1]}\n"
+                           f"C. {doc['choices'][2]}\nD. {doc['choices'][3]}\nAnswer:")  # fmt: skip
+    assert prompt.count("\nAnswer:") == 6
+
+
+def test_gsm8k_exemplars_never_come_from_the_scored_problems(offline_tm):
+    task = offline_tm.load(["gsm8k"])["tasks"]["gsm8k"]
+    task.set_fewshot_seed(1234)
+    scored = {d["question"] for d in task.test_docs()}
+    pool = {d["question"] for d in task.dataset["fewshot"]}
+    assert len(scored) == 1269 and len(pool) == 50 and not scored & pool
+    prompt = task.fewshot_context(task.test_docs()[0], num_fewshot=5)
+    assert prompt.count("Question: ") == 6 and prompt.count("#### ") == 5
+
+
+# ---------------------------------------------------------------- scoring on the embedded model
+
+
+def assert_scored(result: dict, task: str):
+    assert METRICS[task] <= set(result), sorted(result)
+    for key in METRICS[task]:
+        assert math.isfinite(result[key]), (key, result[key])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [t for t in OFFLINE_TASKS if t not in SCORED_ELSEWHERE])
+def test_task_scores_on_the_embedded_model(task, embedded, offline_tm):
+    kw = {"gen_kwargs": {"max_gen_toks": GEN_TOKENS}} if task == "gsm8k" else {}
+    chosen = shortest_docs(offline_tm, task, DOCS.get(task, 2))
+    out = evaluate(hflm(embedded), offline_tm, task, samples=chosen, **kw)
+    assert_scored(out["results"][task], task)
+    if task == "mmlu":
+        assert len(out["results"]) == 57 + 5  # subjects, 4 categories, the group
+        assert out["results"][task]["sample_len"] == 57
+
+
+def loglikelihood(model, tokenizer, context: str, continuation: str) -> float:
+    """Sum of log-probabilities of the continuation's tokens given the context, by hand."""
+    import torch
+
+    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+    full = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    assert full[: len(ctx)] == ctx
+    with torch.no_grad():
+        logits = model(torch.tensor([full])).logits[0].float()
+    logprobs = torch.log_softmax(logits[:-1], dim=-1)  # position i predicts token i + 1
+    return sum(logprobs[i - 1, full[i]].item() for i in range(len(ctx), len(full)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["piqa", "arc_challenge"])
+def test_offline_scores_equal_hand_computed_loglikelihoods(task, embedded, offline_tm):
+    import numpy as np
+
+    model, tokenizer = embedded
+    out = evaluate(hflm(embedded), offline_tm, task, limit=3)
+    samples = out["samples"][task]
+    assert len(samples) == 3
+    t = offline_tm.load([task])["tasks"][task]
+    for s in samples:
+        doc, (context,) = s["doc"], {a[0] for a in s["arguments"]}
+        choices, gold = t.doc_to_choice(doc), t.doc_to_target(doc)
+        assert context == t.doc_to_text(doc)
+        lls = np.array([loglikelihood(model, tokenizer, context, " " + c) for c in choices])
+        got = np.array([r[0] for r in s["filtered_resps"]])
+        np.testing.assert_allclose(got, lls, atol=2e-3)
+        assert s["acc"] == float(np.argmax(lls) == gold)
+        assert s["acc_norm"] == float(np.argmax(lls / np.array([len(c) for c in choices])) == gold)
+    assert_scored(out["results"][task], task)
+    assert out["results"][task]["acc,none"] == pytest.approx(np.mean([s["acc"] for s in samples]))
+
+
+# ---------------------------------------------------------------- IFEval offline
+
+
+def test_punkt_files_are_written_once_and_found_by_nltk(tmp_path):
+    from glu_prune.tasks.punkt import FILES, RELATIVE, materialize
+
+    root = materialize(tmp_path)
+    files = {name: (root / RELATIVE / name).read_text(encoding="utf-8") for name in FILES}
+    assert materialize(tmp_path) == root  # idempotent
+    assert [p.name for p in (root / RELATIVE).parent.iterdir()] == ["english"]  # no staging left over
+    assert "dr" in files["abbrev_types.txt"].splitlines()
+    assert all(len(line.split("\t")) == 2 for line in files["ortho_context.tab"].splitlines())
+    probe = ("import nltk, sys; nltk.download = None; "
+             "sys.exit(0 if nltk.data.find('tokenizers/punkt_tab/english/') else 1)")  # fmt: skip
+    env = dict(os.environ, NLTK_DATA=str(root))
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=60)
+
+
+@pytest.mark.slow
+def test_ifeval_scores_offline_without_any_download(embedded, offline_tm, monkeypatch):
+    import nltk
+
+    root = prepare_offline_env()
+    assert str(root) in os.environ["NLTK_DATA"].split(os.pathsep)
+    assert Path(nltk.data.find("tokenizers/punkt_tab/english/")).is_relative_to(root)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError(f"NLTK download attempted: {args}")
+
+    monkeypatch.setattr(nltk, "download", no_download)
+    from lm_eval.tasks.ifeval.instructions_util import count_sentences
+
+    assert count_sentences("Dr. Smith arrived at 5 p.m. on Monday. It rained. We left.") == 3
+    chosen = shortest_docs(offline_tm, "ifeval", 2)
+    out = evaluate(hflm(embedded), offline_tm, "ifeval", samples=chosen, gen_kwargs={"max_gen_toks": GEN_TOKENS})
+    assert len(out["samples"]["ifeval"]) == 2
+    assert_scored(out["results"]["ifeval"], "ifeval")
+    assert all(0.0 <= out["results"]["ifeval"][key] <= 1.0 for key in METRICS["ifeval"])

@@ -17,7 +17,10 @@ from ..errors import UserError
 
 TASKS_DIR = Path(__file__).parent
 
-OFFLINE_TASKS = ("piqa", "hellaswag", "arc_challenge")
+OFFLINE_TASKS = (
+    "mmlu", "arc_challenge", "hellaswag", "winogrande", "piqa", "boolq", "lambada_openai", "gsm8k", "ifeval",
+    "wikipedia_ppl",
+)
 NEEDS_HUB = frozenset({"wikitext", "truthfulqa_mc1", "truthfulqa_mc2", "leaderboard_musr"})
 SUBTASKS = {"mmlu": 57}  # groups: how many lm-eval subtasks the name expands to (hub and offline alike)
 

