@@ -237,6 +237,8 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
         if col not in table:
             table[col] = default
     table["filter"] = table["filter"].fillna("none")
+    for col in ("value", "stderr"):  # in-memory tables hold None where a CSV holds NaN
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
     table = table[table["subtask"] == table["task"]]  # the task's own numbers, not its subtasks'
     if primary_only:
         keep = [

@@ -443,3 +443,11 @@ def _performance_figures(profiles, out: Path, report: FigureReport) -> None:
             _slug(ctx["hardware"])[:40], str(ctx["prune_method"]), f"d{int(div)}" if div == div and div else None,
         ]))  # fmt: skip
         report.written.append(_performance_figure(frame, out / f"performance_{name}.png"))
+
+
+def show_figures(paths) -> None:
+    """Display PNG files inline in a notebook (figures live on disk; notebooks only show them)."""
+    from IPython.display import Image, display
+
+    for path in paths:
+        display(Image(filename=str(path)))

@@ -410,3 +410,15 @@ def load_pruned(spec, cfg: PruneConfig | None, progress: bool = True):
         "versions": package_versions(("torch", "transformers", "optipfair")),
     }
     return model, tokenizer, record
+
+
+def level_configs(levels, method: str = "maw", divisor: int | None = None, seed: int = 0, **options) -> list:
+    """One PruneConfig per pruning level; level 0 is the unpruned model (None)."""
+    if len(set(levels)) != len(levels):
+        raise UserError("a pruning level is listed twice")
+    if any(not 0 <= level < 100 for level in levels):
+        raise UserError("pruning levels must be in [0, 100)")
+    return [
+        None if level == 0 else PruneConfig(method, pct=float(level), divisor=divisor, seed=seed, **options)
+        for level in levels
+    ]
