@@ -137,7 +137,7 @@ def test_data_optipfair_equals_optipfair_data_driven_mode(embedded):
 def test_data_method_uses_activations(embedded):
     model, tok = embedded
     static = copy.deepcopy(model)
-    prune(model, PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=64), tok, progress=False)
+    prune(model, PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=192), tok, progress=False)
     prune(static, PruneConfig("maw", pct=25), tok, progress=False)
     assert model.config.intermediate_size == static.config.intermediate_size
     differs = [
@@ -250,3 +250,9 @@ def test_least_squares_refit_beats_plain_slicing_on_calibration_activations():
     # weights (up to the small ridge)
     white = torch.randn(2000, 48)
     assert torch.allclose(_least_squares_down(down, white.T @ white, torch.arange(48)), down, atol=1e-2)
+
+
+def test_refit_needs_enough_calibration_tokens(embedded):
+    model, tok = embedded
+    with pytest.raises(UserError, match="at least as many calibration tokens"):
+        prune(model, PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=64), tok, progress=False)

@@ -312,6 +312,12 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dic
             raise UserError(f"method {cfg.method} needs the model's tokenizer for calibration text")
         from .calibration import calibration_batches
 
+        tokens = cfg.calibration_samples * cfg.calibration_seq_len
+        if METHODS[cfg.method].refit and tokens < original:
+            raise UserError(
+                f"method {cfg.method} re-fits down_proj by least squares and needs at least as many calibration "
+                f"tokens as neurons ({original}); got {cfg.calibration_samples} x {cfg.calibration_seq_len} = {tokens}"
+            )
         batches = calibration_batches(tokenizer, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
         ctx.update(_calibrate(model, mlps, batches, progress, gram=METHODS[cfg.method].refit))
 

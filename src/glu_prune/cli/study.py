@@ -1,0 +1,41 @@
+"""glu-prune study [--plan default|quick|full|FILE] [--out DIR] [--results DIR]
+
+The whole study on one model, offline by default: architecture tables, selection-method
+comparison, capability sweep over the pruning levels, performance profile, figures. Resumable:
+run the same command again to continue after an interruption.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(p) -> None:
+    from ..study import PLANS
+
+    p.add_argument("--plan", default="default", help=f"{', '.join(PLANS)} or a JSON file (default: %(default)s)")
+    p.add_argument("--out", default="runs/study", help="work dir: checkpoints, caches, logs (default: %(default)s)")
+    p.add_argument("--results", help="where the results files and figures go (default: the work dir)")
+    p.add_argument("--lanes", type=int, help="evaluation worker processes (default: the plan's)")
+    p.add_argument("--no-profile", action="store_true", help="skip the performance profile")
+    p.add_argument("--json", action="store_true", help="print the final status as JSON")
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..study import load_plan, run_study
+    from .common import check_writable_dir, print_json
+
+    if args.lanes is not None and args.lanes < 1:
+        raise UserError("--lanes must be at least 1")
+    load_plan(args.plan)  # every check before any work
+    out = check_writable_dir(args.out)
+    results = check_writable_dir(args.results) if args.results else None
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    status = run_study(args.plan, out, results, args.lanes, profile=not args.no_profile, log=log)
+    if args.json:
+        print_json(status)
+    verdict = "complete" if status["complete"] else "INCOMPLETE (run the same command again to retry what is missing)"
+    log(f"glu-prune study: {verdict} in {status['minutes']:.1f} min; results in {status['results']}, "
+        f"figures in {status['results']}/figures")
+    return 0 if status["complete"] else 1
