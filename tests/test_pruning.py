@@ -256,3 +256,22 @@ def test_refit_needs_enough_calibration_tokens(embedded):
     model, tok = embedded
     with pytest.raises(UserError, match="at least as many calibration tokens"):
         prune(model, PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=64), tok, progress=False)
+
+
+@pytest.mark.slow
+def test_calibration_is_reused_across_levels_with_identical_results(embedded_dir, monkeypatch):
+    import glu_prune.pruning as pruning
+    from glu_prune.models import ModelSpec
+
+    calls = []
+    real = pruning._calibrate
+    monkeypatch.setattr(pruning, "_calibrate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(pruning, "_CALIBRATION_CACHE", {})
+    cfg = dict(calibration_samples=8, calibration_seq_len=192)
+    a, _, _ = pruning.load_pruned(ModelSpec("default"), PruneConfig("data", pct=20, **cfg), progress=False)
+    b, _, _ = pruning.load_pruned(ModelSpec("default"), PruneConfig("data", pct=40, **cfg), progress=False)
+    c, _, _ = pruning.load_pruned(ModelSpec("default"), PruneConfig("data", pct=40, seed=1, **cfg), progress=False)
+    assert len(calls) == 2  # the 40 % run reused the 20 % run's statistics; a new seed recalibrates
+    monkeypatch.setattr(pruning, "_CALIBRATION_CACHE", {})
+    fresh, _, _ = pruning.load_pruned(ModelSpec("default"), PruneConfig("data", pct=40, **cfg), progress=False)
+    assert_same_weights(b, fresh)

@@ -288,9 +288,36 @@ def check_prunable(config, cfg: PruneConfig) -> tuple[float, int]:
     return pct, k
 
 
+# Calibration statistics of unpruned models, reused across pruning levels in one process (a level
+# sweep calibrates once). Keyed by whoever knows the weights' identity (load_pruned); capped in size.
+_CALIBRATION_CACHE: dict = {}
+CALIBRATION_CACHE_BYTES = 4 * 2**30
+
+
+def _calibration_stats(model, mlps, tokenizer, cfg: PruneConfig, progress: bool, cache_key) -> dict:
+    from .calibration import calibration_batches
+
+    gram = METHODS[cfg.method].refit
+    key = None if cache_key is None else (cache_key, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
+    cached = _CALIBRATION_CACHE.get(key)
+    if cached is not None and (cached["grams"] or not gram):
+        return cached
+    batches = calibration_batches(tokenizer, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
+    stats = _calibrate(model, mlps, batches, progress, gram=gram)
+    size = sum(g.numel() * g.element_size() for g in stats["grams"].values())
+    if key is not None and size <= CALIBRATION_CACHE_BYTES:
+        _CALIBRATION_CACHE.clear()  # one model at a time: a sweep prunes the same weights repeatedly
+        _CALIBRATION_CACHE[key] = {**stats, "grams": {i: g.cpu() for i, g in stats["grams"].items()}}
+    return stats
+
+
 @torch.no_grad()
-def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dict:
-    """Prune `model` in place and return its pruning record (plain data)."""
+def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True, calibration_key=None) -> dict:
+    """Prune `model` in place and return its pruning record (plain data).
+
+    calibration_key: a hashable identity of the (unpruned) weights; data-driven methods then reuse
+    the calibration statistics of an earlier call with the same key and calibration settings.
+    """
     from tqdm.auto import tqdm
 
     mlps = glu_mlps(model)
@@ -310,16 +337,13 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dic
     if cfg.data_driven:
         if tokenizer is None:
             raise UserError(f"method {cfg.method} needs the model's tokenizer for calibration text")
-        from .calibration import calibration_batches
-
         tokens = cfg.calibration_samples * cfg.calibration_seq_len
         if METHODS[cfg.method].refit and tokens < original:
             raise UserError(
                 f"method {cfg.method} re-fits down_proj by least squares and needs at least as many calibration "
                 f"tokens as neurons ({original}); got {cfg.calibration_samples} x {cfg.calibration_seq_len} = {tokens}"
             )
-        batches = calibration_batches(tokenizer, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
-        ctx.update(_calibrate(model, mlps, batches, progress, gram=METHODS[cfg.method].refit))
+        ctx.update(_calibration_stats(model, mlps, tokenizer, cfg, progress, calibration_key))
 
     method = METHODS[cfg.method]
     for i in tqdm(layers, desc=f"pruning ({cfg.method})", disable=not progress, leave=False):
@@ -329,7 +353,7 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True) -> dic
         _slice_(mlp.gate_proj, keep, 0)
         _slice_(mlp.up_proj, keep, 0)
         if method.refit:
-            refit = _least_squares_down(mlp.down_proj.weight.data, ctx["grams"].pop(i), keep)
+            refit = _least_squares_down(mlp.down_proj.weight.data, ctx["grams"][i].to(keep.device), keep)
         _slice_(mlp.down_proj, keep, 1)
         if method.refit:
             mlp.down_proj.weight.data.copy_(refit)
@@ -407,7 +431,8 @@ def load_pruned(spec, cfg: PruneConfig | None, progress: bool = True):
         record = json.loads(saved.read_text())
         record["source_dir"] = str(target.resolve())
         return model, tokenizer, record
-    record = prune(model, cfg, tokenizer, progress) if cfg is not None else unpruned_record(model)
+    weights = (canonical_name(spec.model), spec.random_weights, spec.dtype, spec.seed if spec.random_weights else None)
+    record = prune(model, cfg, tokenizer, progress, weights) if cfg is not None else unpruned_record(model)
     record = {
         "model": canonical_name(spec.model),
         "random_weights": spec.random_weights,
