@@ -1,4 +1,4 @@
-"""Profiling runs: the plan of measurements, their order, checkpoints, and consolidation.
+"""Profiling runs: the plan of measurements, their order and their checkpoints (records: profile_results).
 
 One checkpoint per measurement (model level x workload x batch size x repeat), identified by
 every setting that changes it, written atomically: a run killed at any moment loses at most the
