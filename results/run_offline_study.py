@@ -66,7 +66,12 @@ def run_pool(jobs: list[dict], workers: int, plan_path: Path, run_dir: Path) -> 
                 failed.append(job["name"])
                 continue
             if callable(job.get("prepare")):
-                job = job["prepare"](job)
+                try:
+                    job = job["prepare"](job)
+                except SystemExit as exc:  # e.g. its inputs are not all done: fail this job only
+                    print(f"  FAILED {job['name']}: {exc}", flush=True)
+                    failed.append(job["name"])
+                    continue
             log = open(logs / f"{job['name']}.log", "a")
             args = {"plan": str(plan_path), **{k: v for k, v in job.items() if k in ("name", "configs", "tasks")}}
             cmd = [sys.executable, __file__, "--job", json.dumps(args)]

@@ -191,6 +191,24 @@ def test_perplexities_get_a_bootstrap_stderr_where_lm_eval_gives_none(tmp_path, 
     assert again.records[0]["metrics"] == status.records[0]["metrics"]
 
 
+def test_batch_size_changes_no_score(tmp_path, embedded_dir):
+    """Why batch size is no part of a checkpoint's identity: padding changes no log-likelihood
+    beyond float noise, and no score at all."""
+    import sqlitedict
+
+    runs = {}
+    for batch in (1, 4):
+        settings = EvalSettings(offline=True, limit=3, batch_size=batch)
+        status = run_robust_evaluation(SPEC, [None], PIQA, tmp_path / str(batch), settings, progress=False)
+        (db,) = (tmp_path / str(batch) / "request-cache").glob("*.db")
+        with sqlitedict.SqliteDict(str(db)) as cache:
+            runs[batch] = (metric_values(status.records), dict(cache))
+    (scores1, lls1), (scores4, lls4) = runs[1], runs[4]
+    assert scores1 == scores4 and lls1.keys() == lls4.keys() and len(lls1) == 6
+    for key, (ll, greedy) in lls1.items():
+        assert lls4[key][0] == pytest.approx(ll, abs=1e-3) and lls4[key][1] == greedy
+
+
 def test_failed_task_is_recorded_reported_and_retried(tmp_path, embedded_dir, monkeypatch):
     import glu_prune.evaluation as ev
 

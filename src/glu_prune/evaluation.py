@@ -355,7 +355,7 @@ def _bootstrap_missing_stderrs(raw: dict, iters: int) -> None:
             if _float(entry.get(stderr_key)) is not None:
                 continue
             name = aggregation.get(metric)
-            fn = get_aggregation(name) if isinstance(name, str) and not name.startswith("<") else None
+            fn = get_aggregation(name) if isinstance(name, str) and name.isidentifier() else None  # not !function
             items = [s[metric] for s in samples if s.get("filter") == filt and metric in s]
             if fn is None or len(items) < 2 or iters < 1:
                 continue  # no named aggregation to resample (e.g. IFEval's instruction-level mean)
