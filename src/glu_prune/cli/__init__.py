@@ -31,7 +31,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="glu-prune", description=__doc__.splitlines()[0])
+    from .. import __doc__ as package_doc
+
+    parser = Parser(prog="glu-prune", description=package_doc.strip())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"{__name__}.{name}")
