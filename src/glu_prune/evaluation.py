@@ -235,8 +235,8 @@ def run_robust_evaluation(
     skipped; failed ones are recorded and retried by the next run.
 
     Raises:
-        UserError: unknown task, a hub-only task with no offline data is impossible to run
-            offline (reported, not raised), bad pruning config, model not available.
+        UserError: before any model loads: an unknown task, hub tasks with the hub unreachable,
+            a bad or duplicated pruning config, a model that is not available.
     """
     run_tasks, needs_hub = split_tasks(tasks, settings.offline)
     validate(spec, configs)
