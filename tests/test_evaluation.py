@@ -31,18 +31,6 @@ PIQA = [TaskSpec("piqa")]
 TINY = EvalSettings(offline=True, limit=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on 2 cores shared with other jobs, two spinning OpenMP threads run a forward
-    pass ~10x slower than one. The thread count changes no score (the subprocess gets the same)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Computed(Exception):
     """Raised by a patched model loader: the run wanted to compute instead of reusing."""
 

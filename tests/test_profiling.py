@@ -33,16 +33,6 @@ def greedy_reference(model, ids: list[int], n: int) -> list[int]:
     return seq[len(ids) :]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads that wait on each other run
-    several times slower than one whenever another process holds a core (measured: 30 s vs 4 s)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     return tiny_model("llama", seed=1)

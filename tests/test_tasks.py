@@ -46,18 +46,6 @@ def offline_tm():
     return task_manager(offline=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny batches of a 135M model are dominated by per-op overhead; on 2 busy shared cores,
-    OpenMP's second thread made elementwise ops ~100x slower (measured), so these tests use one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def hflm(embedded):
     from lm_eval.models.huggingface import HFLM
 
