@@ -262,5 +262,5 @@ def load_tokenizer(name: str, source: str | None = None, required: bool = True):
         return AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError):
         if required:
-            raise UserError(f"{name}: no tokenizer found at {source}")
+            raise UserError(f"{name}: no tokenizer found at {source}") from None
         return None
