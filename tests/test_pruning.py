@@ -168,6 +168,23 @@ def test_tiny_families_prune_save_reload(model_type, tmp_path):
     assert sum(p.numel() for p in reloaded.parameters()) == record["parameters_after"]
 
 
+def test_saved_dir_and_results_get_ordinary_permissions(tmp_path):
+    """Temp-then-rename writes must not leave mkdtemp's 0700 / mkstemp's 0600 behind."""
+    import os
+
+    from glu_prune.store import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        model = tiny_model("llama")
+        out = save_pruned(model, None, prune(model, PruneConfig("maw", pct=50), progress=False), tmp_path / "m")
+        table = atomic_write_text(tmp_path / "results.csv", "a,b\n")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755
+    assert table.stat().st_mode & 0o777 == 0o644
+
+
 def test_partial_layers_prune_in_memory_but_refuse_to_save(tmp_path):
     model = tiny_model("llama")
     record = prune(model, PruneConfig("l2", pct=50, layers=(1,)), progress=False)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import UserError
-from .store import to_jsonable
+from .store import as_if_created, to_jsonable
 
 
 def save_pruned(model, tokenizer, record: dict, out: str | Path) -> Path:
@@ -34,6 +34,7 @@ def save_pruned(model, tokenizer, record: dict, out: str | Path) -> Path:
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         (tmp / "pruning.json").write_text(json.dumps(to_jsonable(record), indent=2) + "\n")
+        as_if_created(tmp)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)

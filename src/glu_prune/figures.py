@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from .analysis import (
     normalise_to_baseline,
 )  # fmt: skip
 from .errors import UserError
-from .store import atomic_write_json
+from .store import atomic_write_bytes, atomic_write_json
 
 DPI = 130
 ERRORBARS = "error bars: ±1 standard error (lm-eval's stderr, propagated to the ratio by the delta method)"
@@ -43,24 +41,12 @@ def _slug(text) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    """PNG written to a temp file in the same dir, then renamed (a crash never leaves half a file)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)  # fixed layout: one draw (tight bboxes cost 3 more)
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _figure(nrows: int, ncols: int, footer: list[str], title: str, panel=(3.3, 2.5), legend_in=1.9,

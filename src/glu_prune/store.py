@@ -20,15 +20,24 @@ import warnings
 from pathlib import Path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def as_if_created(path: str | Path) -> None:
+    """Give a mkstemp/mkdtemp result (0600/0700) the permissions a plain open()/mkdir() would have."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~mask)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Temp file in the same dir, fsync, rename: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        as_if_created(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -39,6 +48,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def to_jsonable(obj):
