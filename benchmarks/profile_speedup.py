@@ -20,13 +20,11 @@ before and after, with the hardware and torch's thread count.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 
 def load1() -> float:
@@ -63,11 +61,11 @@ def overhead(repeats: int, new_tokens: int) -> dict:
     """In-loop cost of the per-token marks, and fixed costs outside the timed region."""
     from glu_prune import energy, profiling
     from glu_prune.models import ModelSpec, load_model
-    from glu_prune.workloads import encode, left_pad, prompt_tokenizer, sample_prompts
+    from glu_prune.workloads import encode, left_pad, pad_id, prompt_tokenizer, sample_prompts
 
     model, tok = load_model(ModelSpec("default"))
     pt = prompt_tokenizer("default", tok, False, model.config.vocab_size)
-    ids, mask = left_pad(encode(sample_prompts("hellaswag", 1), pt), tok.pad_token_id)
+    ids, mask = left_pad(encode(sample_prompts("hellaswag", 1), pt), pad_id(pt.tokenizer))
     clock = profiling.CpuClock()
     profiling.generate_fixed(model, ids, mask, new_tokens, clock)  # warm-up
     times = {"instrumented": [], "bare": []}
@@ -110,6 +108,7 @@ def main() -> int:
     import torch
 
     from glu_prune.provenance import hardware
+    from glu_prune.store import atomic_write_json
 
     report = {"hardware": hardware(), "loadavg_before": os.getloadavg(), "threads": args.threads or torch.get_num_threads()}
     print(f"load average before: {load1():.2f}  threads: {report['threads']}", file=sys.stderr)
@@ -137,7 +136,7 @@ def main() -> int:
     report["loadavg_after"] = os.getloadavg()
     print(f"load average after: {load1():.2f}", file=sys.stderr)
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+        atomic_write_json(args.out, report)
     return 0
 
 

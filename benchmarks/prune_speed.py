@@ -18,28 +18,23 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-
-def vm_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def worker(side: str, model_name: str, pct: float) -> dict:
     import torch
 
     from glu_prune.models import ModelSpec, load_model
+    from glu_prune.profiling import CpuPeakMemory
     from glu_prune.pruning import PruneConfig, prune
 
     torch.set_num_threads(os.cpu_count() or 1)
-    rss_runtime = vm_kib("VmRSS") * 1024  # Python + torch + transformers, before the model exists
+    memory = CpuPeakMemory()  # the profiler's meter: VmHWM, reset via /proc/self/clear_refs
+    if not memory.available:
+        raise SystemExit(f"peak RSS: {memory.source}")
+    rss_runtime = memory.reset()  # RSS of Python + torch + transformers, before the model exists
     model, _ = load_model(ModelSpec(model_name, random_weights=True, dtype="bfloat16", device="cpu"))
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
-    rss_before = vm_kib("VmRSS") * 1024
+    rss_before = memory.reset()  # the peak from here on covers the pruning step only
     start = time.perf_counter()
     if side == "glu-prune":
         record = prune(model, PruneConfig("maw", pct=pct), progress=False)
@@ -52,7 +47,7 @@ def worker(side: str, model_name: str, pct: float) -> dict:
         )
         width = model.config.intermediate_size
     seconds = time.perf_counter() - start
-    peak = vm_kib("VmHWM") * 1024
+    peak = memory.peak()
     return {"side": side, "seconds": seconds, "model_bytes": model_bytes, "rss_before": rss_before,
             "peak_rss": peak, "rss_runtime": rss_runtime, "width": width}  # fmt: skip
 

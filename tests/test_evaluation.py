@@ -84,6 +84,18 @@ def test_chat_template_for_instruct_models_except_plain_text_tasks():
     assert ident("lambada_openai", True)["chat_template"] and not ident("piqa", False)["chat_template"]
 
 
+def test_hub_models_are_instruct_by_their_tokenizer_not_their_name(monkeypatch):
+    from types import SimpleNamespace
+
+    from glu_prune import models
+
+    templates = {"google/gemma-2-2b-it": "{{ messages }}", "someone/chat-base": None}
+    monkeypatch.setattr(models, "load_tokenizer", lambda name: SimpleNamespace(chat_template=templates[name]))
+    models._hub_tokenizer.cache_clear()
+    assert models.is_instruct("google/gemma-2-2b-it") and not models.is_instruct("someone/chat-base")
+    models._hub_tokenizer.cache_clear()
+
+
 def test_sigkilled_run_resumes_without_loss_and_equals_an_uninterrupted_run(tmp_path, embedded_dir):
     tasks, limit = ["piqa", "arc_challenge"], 3
     reference = run_robust_evaluation(
@@ -291,3 +303,22 @@ def test_consolidated_csv_and_json_schema(piqa_run, tmp_path):
     assert ident["versions"]["lm_eval"] and ident["task_files"]
     with pytest.raises(UserError, match="no evaluation checkpoints"):
         consolidate_results(tmp_path / "empty")
+
+
+def test_consolidation_keeps_the_newest_run_of_an_experiment(piqa_run, tmp_path):
+    """A run dir that outlived a code change: the older checkpoint is listed, not mixed into the table."""
+    import shutil
+
+    from glu_prune.store import CheckpointStore
+
+    out = tmp_path / "run"
+    shutil.copytree(piqa_run[0] / "checkpoints", out / "checkpoints")
+    store = CheckpointStore(out / "checkpoints")
+    rec = next(r for r in store.records() if r["result"]["pruning"]["method"] == "maw")
+    older = {**rec["identity"], "runner": -1, "versions": {**rec["identity"]["versions"], "lm_eval": "0.0.1"}}
+    store.save(older, {**rec["result"], "checkpoint": "older", "identity": older,
+                       "run": {**rec["result"]["run"], "started_at": 0}}, "maw-10pct-piqa")  # fmt: skip
+    with pytest.warns(UserWarning, match="1 checkpoints of earlier code versions"):
+        table, complete = consolidate_results(out)
+    assert len(complete["runs"]) == 2 and "older" not in set(table["checkpoint"])
+    assert complete["superseded"] == [{"checkpoint": "older", "task": "piqa", "superseded_by": rec["result"]["checkpoint"]}]

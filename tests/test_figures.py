@@ -82,17 +82,20 @@ def profile_rows():
         for workload in ("hellaswag", "mmlu"):
             for batch in (1, 8):
                 tpot, ttft = (10.0, 50.0) if pct == 0 else (8.0, 45.0)
-                tps = batch * 1000 / tpot
+                tps = batch * 1000 / tpot  # computed tokens; the unpruned model stops at EOS halfway (real tokens)
+                real = 0.5 if pct == 0 else 1.0
                 rows.append({
                     "model": MODEL, "random_weights": False, "dtype": "float32", "device": "cpu",
                     "hardware": "CPU: Fixture CPU (2 cores)", "method": "none" if pct == 0 else "maw", "prune_method": "maw",
                     "divisor": None, "pruning_pct": pct, "intermediate_size": size, "expansion_ratio": ratio,
                     "workload": workload, "batch_size": batch, "new_tokens": 32, "repeats": 3, "ttft_ms": ttft,
                     "ttft_ms_min": ttft - 1, "ttft_ms_max": ttft + 1, "tpot_ms": tpot, "tpot_ms_min": tpot - 0.5,
-                    "tpot_ms_max": tpot + 0.5, "e2e_ms": ttft + 31 * tpot, "tokens_per_s": tps, "tokens_per_s_min": tps * 0.95,
-                    "tokens_per_s_max": tps * 1.05, "peak_memory_bytes": 1000 if pct == 0 else 800,
+                    "tpot_ms_max": tpot + 0.5, "e2e_ms": ttft + 31 * tpot, "fixed_length_tokens_per_s": tps,
+                    "fixed_length_tokens_per_s_min": tps * 0.95, "fixed_length_tokens_per_s_max": tps * 1.05,
+                    "tokens_per_s": tps * real, "peak_memory_bytes": 1000 if pct == 0 else 800,
                     "model_bytes": 600 if pct == 0 else 458, "energy_j": 16.0 if pct == 0 else 12.8,
-                    "energy_j_per_token": 0.5 if pct == 0 else 0.4, "energy_source": "codecarbon-estimate",
+                    "energy_j_per_computed_token": 0.5 if pct == 0 else 0.4,
+                    "energy_j_per_token": (0.5 if pct == 0 else 0.4) / real, "energy_source": "codecarbon-estimate",
                     "energy_estimate": True, "ideal_speedup": 1.0 if pct == 0 else 600 / 458,
                     "ideal_speedup_prefill_flops": 1.0 if pct == 0 else 1.2, "measured_speedup": 10.0 / tpot,
                     "measured_speedup_ttft": 50.0 / ttft, "loadavg_1m_max": 1.5, "status": "complete",
@@ -207,7 +210,10 @@ def test_decision_matrix(tmp_path):
     p = perf.iloc[0]
     assert len(perf) == 1 and p["intermediate_size"] == 922
     assert p["decode_speedup"] == pytest.approx(1.25) and p["memory_saving"] == pytest.approx(0.2)
+    # same work (computed tokens), not when the models happen to emit EOS; real-token ratios apart
     assert p["throughput_gain"] == pytest.approx(1.25) and p["energy_per_token_ratio"] == pytest.approx(0.8)
+    assert p["throughput_gain_real_tokens"] == pytest.approx(2.5)
+    assert p["energy_per_real_token_ratio"] == pytest.approx(0.4)
     assert p["ideal_speedup"] == pytest.approx(600 / 458) and p["energy_source"] == "codecarbon-estimate"
 
     dm = decision_matrix(rs.evaluation, rs.profiles)
@@ -299,3 +305,23 @@ def test_overlapping_result_files_and_sweeps(tmp_path):
     assert (rs.evaluation["hardware"] == "CPU: Fixture CPU (2 cores)").all()  # each CSV's own complete JSON
     drawn, left = _sweeps(normalise_to_baseline(rs.evaluation))
     assert set(drawn["method"]) == {"none", "maw"} and left == ["vow"]
+
+
+def test_performance_figure_per_length_and_conflicting_profiles(tmp_path):
+    """One PNG per new_tokens (named by it when there are several); a profile setting found twice
+    loads once when the rows agree and is an error naming both files when they differ."""
+    from glu_prune.figures import draw_figures
+
+    rows = profile_rows() + [dict(r, new_tokens=64) for r in profile_rows()]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        pd.DataFrame(rows).to_csv(tmp_path / name / f"{MODEL}_profile_results.csv", index=False)
+    rs = load_results(tmp_path / "a", tmp_path / "b")
+    assert len(rs.profiles) == len(rows)  # the same records in two files count once
+    report = draw_figures(rs, tmp_path / "figs")
+    assert sorted(p.name for p in report.written) == [
+        f"performance_{MODEL}_float32_CPU_Fixture_CPU_2_cores_maw_n{n}.png" for n in (32, 64)]  # fmt: skip
+    changed = [dict(r, tpot_ms=r["tpot_ms"] + 1) if r["new_tokens"] == 64 and r["pruning_pct"] else r for r in rows]
+    pd.DataFrame(changed).to_csv(tmp_path / "b" / f"{MODEL}_profile_results.csv", index=False)
+    with pytest.raises(UserError, match=r"appear more than once with different results.*a/.*b/.*differing: tpot_ms"):
+        load_results(tmp_path / "a", tmp_path / "b")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,12 +14,14 @@ import time
 import types
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 from conftest import tiny_model
 from glu_prune import energy, profiling
 from glu_prune.errors import UserError
+from glu_prune.profile_results import consolidate_profiles
 from glu_prune.workloads import left_pad
 
 GLU_PRUNE = str(Path(sys.executable).with_name("glu-prune"))
@@ -293,11 +296,81 @@ def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
     assert records[0]["order_positions"][0]["mode"] == "shuffled"
     assert all(r["energy_j"] is None and r["energy_source"] == "none" for r in records)
     ckpts = tmp_path / "out" / "checkpoints"
+    assert json.loads(next(ckpts.glob("*.json")).read_text())["result"]["energy_reading"]["joules"] is None
     saved = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")}
     assert run_carbon_profiling(spec, cfg, tmp_path / "out") == records  # all reused, nothing re-measured
     assert {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")} == saved
     changed = run_carbon_profiling(spec, dataclasses.replace(cfg, new_tokens=3), tmp_path / "out")
     assert len(list(ckpts.glob("*.json"))) == 4 and {r["new_tokens"] for r in changed} == {3}  # never stale
+    # the consolidated files hold exactly this call's records, not the earlier run's in the same dir
+    table = pd.read_csv(tmp_path / "out" / "tiny-llama-random-weights_profile_results.csv")
+    assert set(table["new_tokens"]) == {3} and len(table) == 2
+    complete = json.loads((tmp_path / "out" / "tiny-llama-random-weights_profile_complete.json").read_text())
+    assert {m["identity"]["new_tokens"] for m in complete["measurements"]} == {3}
+    measured_by = {m["result"]["run_id"] for m in complete["measurements"]}
+    assert len(measured_by) == 1 and [r["run_id"] for r in complete["runs"]] == list(measured_by)
+    assert len(consolidate_profiles(tmp_path / "out", tmp_path / "all")) == 4  # no selection: everything
+    # a checkpoint measured on other prompts (an earlier sampler) is measured again, not reused
+    identities = {p: json.loads(p.read_text())["identity"] for p in ckpts.glob("*.json")}
+    path = next(p for p, i in identities.items() if (i["level"], i["new_tokens"]) == (50.0, 3))
+    record = json.loads(path.read_text())
+    prompts, record["result"]["prompt_ids"] = record["result"]["prompt_ids"], ["ifeval/elsewhere"]
+    path.write_text(json.dumps(record))
+    saved = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")}
+    with pytest.warns(UserWarning, match="1 checkpoints were measured on other prompts"):
+        run_carbon_profiling(spec, dataclasses.replace(cfg, new_tokens=3), tmp_path / "out")
+    assert json.loads(path.read_text())["result"]["prompt_ids"] == prompts
+    assert [n for n, t in saved.items() if (ckpts / n).stat().st_mtime_ns != t] == [path.name]
+
+
+def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile_run import ProfileConfig, run_carbon_profiling
+
+    saved = {"model": "tiny-llama", "method": "maw", "pruning_pct": 40.0, "divisor": None, "intermediate_size": 384}
+    (tiny_dir / "pruning.json").write_text(json.dumps(saved))
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0, 40), workloads=("ifeval",), batch_sizes=(1,), batches=1, new_tokens=2, repeats=1,
+                        warmup=0, energy="none")  # fmt: skip
+    with pytest.raises(UserError, match="already pruned.*--levels 0"):
+        run_carbon_profiling(spec, cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything loads or is written
+    [record] = run_carbon_profiling(spec, dataclasses.replace(cfg, levels=(0,)), tmp_path / "out")
+    assert record["pruning_pct"] == 40.0 and record["method"] == record["prune_method"] == "maw"
+    assert record["measured_speedup"] is None and record["ideal_speedup"] is None  # never against itself
+
+
+def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypatch):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile_run import ProfileConfig, run_carbon_profiling
+
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0,), workloads=("ifeval",), batch_sizes=(1, 2), batches=1, new_tokens=2, repeats=1,
+                        warmup=0, energy="none")  # fmt: skip
+
+    def run_record(out):
+        [path] = (out / "runs").glob("*.json")
+        return json.loads(path.read_text())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(profiling, "measure", broken)
+    records = run_carbon_profiling(spec, cfg, tmp_path / "failed")
+    assert all(r["status"] == "incomplete: 0 of 1 repeats done, 1 failed" for r in records)
+    run = run_record(tmp_path / "failed")
+    assert run["status"].startswith("finished with failures: 0 of 2 pending measurements done; 2 failed (")
+    assert len(run["failed"]) == 2 and run["not_run"] == [] and run["measurements_failed"] == 2
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(profiling, "measure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_carbon_profiling(spec, cfg, tmp_path / "stopped")
+    run = run_record(tmp_path / "stopped")
+    assert run["status"].startswith("interrupted by KeyboardInterrupt: 0 of 2 pending measurements done; 2 not run (")
+    assert len(run["not_run"]) == 2 and run["failed"] == []
 
 
 def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatch):
@@ -308,6 +381,12 @@ def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatc
     assert a == workloads.sample_prompts("mmlu", 4, seed=0) and a != b
     assert all(all(f"\n{c}. " in p.text for c in "ABCD") and p.text.endswith("\nAnswer:") for p in a)
     assert workloads.sample_prompts("ifeval", 2, 0) == workloads.sample_prompts("ifeval", 8, 0)[:2]
+    # a prefix at any n (random.sample changes algorithm at n >= 86 on this pool of ~540) ...
+    assert workloads.sample_prompts("ifeval", 2, 0) == workloads.sample_prompts("ifeval", 300, 0)[:2]
+    # ... and random.sample's draws where n is small next to the pool: earlier checkpoints' prompts
+    pool = workloads._pool("ifeval")
+    drawn = random.Random("ifeval:0").sample(range(len(pool)), 16)
+    assert workloads.sample_prompts("ifeval", 16, 0) == [pool[i] for i in drawn]
     pt = workloads.prompt_tokenizer("default", load_tokenizer("default"), False, 49152)
     assert pt.chat_template
     ids = workloads.encode(a[:1], pt)[0]

@@ -99,7 +99,13 @@ def test_unknown_task_is_refused_with_one_line():
 
 def test_known_tasks_pass():
     check_tasks(OFFLINE_TASKS, offline=True)
-    check_tasks([*OFFLINE_TASKS, *NEEDS_HUB], offline=False)  # known without indexing lm-eval's tasks
+    hub_names = [t for t in OFFLINE_TASKS if t != "wikipedia_ppl"]
+    check_tasks([*hub_names, *NEEDS_HUB], offline=False)  # known without indexing lm-eval's tasks
+
+
+def test_offline_only_task_online_is_refused():
+    with pytest.raises(UserError, match=r"'wikipedia_ppl' exists only offline \(packaged data\); add --offline"):
+        check_tasks(["piqa", "wikipedia_ppl"], offline=False)
 
 
 def test_unknown_task_is_refused_online_too():

@@ -128,7 +128,8 @@ def read_eval_csv(csv: Path):
 def load_results(*paths) -> ResultSet:
     """Every tidy evaluation and profile CSV in the given files or directories (searched
     recursively), told apart by their columns, duplicates (the same checkpoint consolidated twice)
-    dropped. Raises UserError for a path that does not exist."""
+    dropped. Raises UserError for a path that does not exist, and for profile rows of one setting
+    that differ (`_one_row_per_profile`)."""
     import pandas as pd
 
     csvs = []
@@ -158,10 +159,32 @@ def load_results(*paths) -> ResultSet:
         evaluation = evaluation.drop_duplicates(["checkpoint", "subtask", "metric", "filter"])
     prof = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
     if not prof.empty:
-        keys = [k for k in ("model", "random_weights", "dtype", "hardware", "prune_method", "divisor",
-                            "pruning_pct", "workload", "batch_size", "new_tokens") if k in prof]  # fmt: skip
-        prof = prof.drop_duplicates(keys)
+        prof = _one_row_per_profile(prof)
     return ResultSet(evaluation, prof, sources)
+
+
+PROFILE_KEYS = ("model", "random_weights", "dtype", "hardware", "prune_method", "divisor", "pruning_pct", "workload",
+                "batch_size", "new_tokens")  # fmt: skip
+
+
+def _one_row_per_profile(prof):
+    """One row per PROFILE_KEYS (what the figures and the decision matrix tell apart). Copies of a
+    row (the same record consolidated into two files) are dropped; rows that share the keys but
+    differ (other batches, threads, repeats, or another run) raise UserError naming them."""
+    keys = [k for k in PROFILE_KEYS if k in prof]
+    twice = prof[prof.duplicated(keys, keep=False)]
+    conflicts = []
+    for key, g in twice.groupby(keys, dropna=False, sort=True):
+        rows = g.drop(columns="source_csv").to_dict("records")
+        differ = sorted({c for r in rows[1:] for c, v in r.items()
+                         if v == v and rows[0].get(c) == rows[0].get(c) and v != rows[0].get(c)})  # fmt: skip
+        if differ:
+            conflicts.append(f"{' '.join(map(key_cell, key))} in {', '.join(sorted(set(g['source_csv'])))} "
+                             f"(differing: {', '.join(differ[:5])})")  # fmt: skip
+    if conflicts:
+        raise UserError(f"{len(conflicts)} profile settings appear more than once with different results, e.g. "
+                        f"{conflicts[0]}; load one run's results (or one setting per results dir)")  # fmt: skip
+    return prof.drop_duplicates(keys)
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -307,6 +330,11 @@ def group_retention(normalised):
     out = []
     for cfg, g in rows.groupby(keys, dropna=False, sort=True):
         for group, gg in g.groupby("group"):
+            valid = gg[gg["normalised"].notna()]  # a setting with no baseline to compare with does not count
+            twice = valid.loc[valid.duplicated(["task", "metric", "filter"]), "task"]
+            if len(twice):
+                raise UserError(f"{', '.join(sorted(set(twice)))} appears more than once for one pruned model "
+                                "(different limits or settings?): keep one setting per results dir")  # fmt: skip
             mean, se = _mean_with_stderr(list(gg["normalised"]), list(gg["normalised_stderr"]))
             out.append({**dict(zip(keys, cfg)), "group": group, "retention": mean, "retention_stderr": se,
                         "tasks": ",".join(sorted(gg.loc[gg["normalised"].notna(), "task"])),
@@ -335,7 +363,12 @@ def _geomean(values) -> float:
 def performance_summary(profiles):
     """Per (model, intermediate_size, hardware, dtype, weights kind): measured and ideal speed-ups,
     throughput gain, memory saving and energy per token against the unpruned model of the same
-    series, workload and batch size; geometric means over workloads."""
+    series, workload and batch size; geometric means over workloads.
+
+    throughput_gain and energy_per_token_ratio compare the same work (computed tokens, batch x
+    new_tokens: fixed_length_tokens_per_s, energy_j_per_computed_token), so when a model emits EOS
+    does not enter; the real-token ratios (tokens_per_s, energy_j_per_token) are kept apart as
+    throughput_gain_real_tokens and energy_per_real_token_ratio."""
     import pandas as pd
 
     if profiles is None or profiles.empty:
@@ -349,14 +382,12 @@ def performance_summary(profiles):
     base = p[p["pruning_pct"] == 0].assign(_k=lambda f: join_key(f, series)).drop_duplicates("_k").set_index("_k")
     p = p[p["pruning_pct"] > 0].copy()
     k = join_key(p, series)
-    for col in ("tokens_per_s", "peak_memory_bytes", "energy_j_per_token"):
-        p[f"base_{col}"] = k.map(base[col]) if col in base else math.nan
-    p["throughput_gain"] = p["tokens_per_s"] / p["base_tokens_per_s"]
-    p["memory_saving"] = 1 - p["peak_memory_bytes"] / p["base_peak_memory_bytes"]
-    if "energy_j_per_token" in p:
-        p["energy_ratio"] = p["energy_j_per_token"] / p["base_energy_j_per_token"]
-    else:
-        p["energy_ratio"] = math.nan
+    ratios = {"throughput_gain": "fixed_length_tokens_per_s", "throughput_gain_real_tokens": "tokens_per_s",
+              "energy_ratio": "energy_j_per_computed_token", "energy_ratio_real_tokens": "energy_j_per_token",
+              "memory_ratio": "peak_memory_bytes"}  # fmt: skip
+    for name, col in ratios.items():  # pruned / unpruned
+        p[name] = (p[col] / k.map(base[col])).astype(float) if col in p and col in base else math.nan
+    p["memory_saving"] = 1 - p["memory_ratio"]
     out = []
     for key, g in p.groupby([*context, "intermediate_size"], dropna=False):
         lo, hi = g["batch_size"].min(), g["batch_size"].max()
@@ -368,8 +399,10 @@ def performance_summary(profiles):
             "ideal_speedup": _geomean(small["ideal_speedup"]),
             "ttft_speedup": _geomean(small.get("measured_speedup_ttft", [])),
             "throughput_gain": _geomean(large["throughput_gain"]),
+            "throughput_gain_real_tokens": _geomean(large["throughput_gain_real_tokens"]),
             "memory_saving": float(small["memory_saving"].median()),
             "energy_per_token_ratio": _geomean(small["energy_ratio"]),
+            "energy_per_real_token_ratio": _geomean(small["energy_ratio_real_tokens"]),
             "energy_source": ",".join(sorted(set(map(str, small["energy_source"].dropna())))) or None,
             "workloads": ",".join(sorted(set(g["workload"]))),
         })  # fmt: skip

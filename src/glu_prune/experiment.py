@@ -1,7 +1,7 @@
 """The study's design as data: which models, which pruning levels, which method and suite.
 
-`EXPERIMENT_CONFIG` mirrors the original study (Llama-3.2 in Colab, bf16 on a GPU); `DEFAULT_STUDY`
-is the same design sized to run offline on the embedded model on 2 CPU cores.
+`EXPERIMENT_CONFIG` mirrors the original study (Llama-3.2 in Colab, bf16 on a GPU); the study plans
+in studies/*.json size the same design to run offline on the embedded model.
 """
 
 LEVELS = (0, 10, 20, 30, 40, 50, 60)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +23,17 @@ from .analysis import (
     normalise_to_baseline,
 )  # fmt: skip
 from .errors import UserError
-from .store import atomic_write_bytes, atomic_write_json
+from .store import atomic_write_bytes, atomic_write_json, slug
 
 DPI = 130
-ERRORBARS = "error bars: ±1 standard error (lm-eval's stderr, propagated to the ratio by the delta method)"
+ERRORBARS = ("error bars: ±1 standard error (lm-eval's stderr, or a bootstrap over documents where it has none; "
+             "propagated to the ratio by the delta method)")
 
 
 @dataclass
 class FigureReport:
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be drawn, and why
-
-
-def _slug(text) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text).rstrip("/").split("/")[-1]).strip("_")
 
 
 def _save(fig, path: Path) -> Path:
@@ -88,9 +84,16 @@ def _series_label(method, divisor, seed) -> str:
     label = str(method)
     if divisor == divisor and divisor is not None:
         label += f" /{int(divisor)}"
-    if method in ("random",) and seed == seed and seed is not None:
+    if _seeded(method) and seed == seed and seed is not None:
         label += f" s{int(seed)}"
     return label
+
+
+def _seeded(method) -> bool:
+    """Methods whose result depends on the seed (random; data-driven: calibration sampling)."""
+    from .pruning import METHODS
+
+    return method == "random" or (method in METHODS and METHODS[method].needs_data)
 
 
 def _uniq(values) -> list:
@@ -241,6 +244,11 @@ def _methods_figure(frame, path: Path, left_out=()):
         return None
     pruned = pruned[pruned["pruning_pct"].isin(levels)]
     pruned = pruned.assign(series=[_series_label(m, d, s) for m, d, s in zip(pruned["method"], pruned["divisor"], pruned["seed"])])
+    clash = pruned[pruned.duplicated(["series", "pruning_pct", "task", "metric", "filter"], keep=False)]
+    if not clash.empty:
+        r = clash.iloc[0]
+        raise UserError(f"the results hold {r['series']} at {r['pruning_pct']:g} % on {r['task']} more than once "
+                        "(different limits or settings?): draw each setting from its own results dir")  # fmt: skip
     labels = sorted(set(pruned["series"]))
     tasks = sorted(set(pruned["task"]))
     fig, axes = _figure(*_grid(len(tasks), 4), [ERRORBARS, *_eval_context(frame), *left_out],
@@ -264,11 +272,14 @@ def _methods_figure(frame, path: Path, left_out=()):
 
 # ----------------------------------------------------------------------------- performance
 
-PERF_PANELS = (  # column, label, ideal scaling ("div": base / ideal, "mul": base * ideal), ideal column
+# column, label, ideal scaling ("div": base / ideal, "mul": base * ideal), ideal column. Throughput
+# and energy per token count computed tokens (batch x new_tokens, EOS or not): the same work at every
+# level, so how often a pruned model emits EOS does not move the curve (real-token figures: CSV).
+PERF_PANELS = (
     ("ttft_ms", "time to first token (ms)", "div", "ideal_speedup_prefill_flops"),
     ("tpot_ms", "time per output token (ms)", "div", "ideal_speedup"),
-    ("tokens_per_s", "generated tokens / s", "mul", "ideal_speedup"),
-    ("energy_j_per_token", "net energy per token (J)", "div", "ideal_speedup"),
+    ("fixed_length_tokens_per_s", "computed tokens / s (fixed length)", "mul", "ideal_speedup"),
+    ("energy_j_per_computed_token", "net energy per computed token (J)", "div", "ideal_speedup"),
 )
 
 
@@ -280,7 +291,8 @@ def _performance_figure(frame, path: Path):
     load = frame["loadavg_1m_max"].max() if "loadavg_1m_max" in frame else math.nan
     footer = [
         "measured (solid): median over repeats, error bars min-max; ideal (dashed): the unpruned value scaled by the "
-        "parameter-byte ratio (TPOT, throughput, energy) or the prefill-FLOP ratio (TTFT)",
+        "parameter-byte ratio (TPOT, throughput, energy) or the prefill-FLOP ratio (TTFT); throughput and energy per "
+        "token count every computed token (batch x new tokens, also after EOS): the same work at every level",
         f"model: {first['model']} ({weights}, {first.get('dtype')})   data source: prompts from the packaged benchmark "
         f"data (offline), workloads {', '.join(workloads)}   new tokens per row: {', '.join(_uniq(frame['new_tokens']))}"
         f"   repeats: {', '.join(_uniq(frame.get('repeats', [])))}",
@@ -299,7 +311,7 @@ def _performance_figure(frame, path: Path):
         for c, (col, label, how, ideal_col) in enumerate(PERF_PANELS):
             ax = axes[r][c]
             title = f"{label}, batch {batch}"
-            if col == "energy_j_per_token":
+            if col == "energy_j_per_computed_token":
                 est = fb["energy_estimate"].fillna(False).astype(bool).any() if "energy_estimate" in fb else False
                 title += f"\nsource: {', '.join(_uniq(fb.get('energy_source', []))) or 'none'}{' (ESTIMATE)' if est else ''}"
             ax.set_title(title, fontsize=9)
@@ -383,7 +395,7 @@ def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
         if col not in norm:
             norm[col] = math.nan
     for (model, source), frame in norm.groupby(["model", "data_source"]):
-        name = f"{_slug(model)}_{source}"
+        name = f"{slug(model)}_{source}"
         if not ((frame["method"] == "none") & (frame["pruning_pct"] == 0)).any():
             report.notes.append(f"{model} ({source}): no unpruned baseline, so nothing can be normalised "
                                 "(evaluate level 0 with the same settings)")  # fmt: skip
@@ -418,6 +430,7 @@ def _performance_figures(profiles, out: Path, report: FigureReport) -> None:
         if col not in p:
             p[col] = None
     keys = ["model", "random_weights", "dtype", "hardware", "prune_method", "divisor", "new_tokens"]
+    lengths = p["new_tokens"].nunique(dropna=False) > 1  # then the file name tells them apart
     for key, frame in p.groupby(keys, dropna=False):
         ctx = dict(zip(keys, key))
         if not (frame["pruning_pct"] == 0).any():
@@ -425,8 +438,9 @@ def _performance_figures(profiles, out: Path, report: FigureReport) -> None:
                                 "in this series; ideal curves need it")  # fmt: skip
         div = ctx["divisor"]
         name = "_".join(filter(None, [
-            _slug(ctx["model"]), "random-weights" if str(ctx["random_weights"]) == "True" else None, str(ctx["dtype"]),
-            _slug(ctx["hardware"])[:40], str(ctx["prune_method"]), f"d{int(div)}" if div == div and div else None,
+            slug(ctx["model"]), "random-weights" if str(ctx["random_weights"]) == "True" else None, str(ctx["dtype"]),
+            slug(ctx["hardware"])[:40], str(ctx["prune_method"]), f"d{int(div)}" if div == div and div else None,
+            f"n{key_cell(ctx['new_tokens'])}" if lengths else None,
         ]))  # fmt: skip
         report.written.append(_performance_figure(frame, out / f"performance_{name}.png"))
 

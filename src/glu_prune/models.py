@@ -6,6 +6,7 @@ the caller gets a UserError that says so, within seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -101,7 +102,21 @@ def is_instruct(name: str) -> bool:
             return True
         tok_cfg = target / "tokenizer_config.json"
         return tok_cfg.is_file() and bool(json.loads(tok_cfg.read_text()).get("chat_template"))
-    return "instruct" in target.lower() or "chat" in target.lower()
+    return bool(getattr(_hub_tokenizer(target), "chat_template", None))  # a name says nothing reliable
+
+
+@functools.cache
+def _hub_tokenizer(hub_id: str):
+    return load_tokenizer(hub_id)
+
+
+def pruned_dir_record(name: str) -> dict | None:
+    """The pruning.json of a directory written by `glu-prune prune` (None for anything else)."""
+    target = resolve(name)
+    saved = Path(target, "pruning.json") if isinstance(target, Path) else None
+    if saved is None or not saved.is_file():
+        return None
+    return {**json.loads(saved.read_text()), "source_dir": str(target.resolve())}
 
 
 # ----------------------------------------------------------------------------- configs
@@ -123,8 +138,13 @@ def load_config(name: str, trust_remote_code: bool = False):
 # ----------------------------------------------------------------------------- the hub
 
 
+def hub_offline_requested() -> bool:
+    """The user asked for cached hub files only (HF_HUB_OFFLINE)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
 def hub_reachable(timeout: float = 5.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline_requested():
         return False
     host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
     try:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import gc
 import os
 import random
+import secrets
 import socket
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .profile_results import KIND, consolidate_profiles, group_identity
-from .workloads import BENCHMARKS_CARBON, MODES, check_workloads
+from .profile_results import KIND, consolidate_profiles, group_identity, record_keys
+from .workloads import BENCHMARKS_CARBON, MODES, check_workloads, sample_prompts
 
 PROFILER_VERSION = 1
 ORDERS = ("auto", "interleaved", "shuffled")
@@ -49,7 +51,9 @@ class ProfileConfig:
     country: str = "USA"  # grid intensity for codecarbon's emissions (energy does not depend on it)
     order: str = "auto"
     threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
-    max_prompts: int = field(default=0, compare=False)  # filled in: prompts drawn per workload
+    # filled in: prompts drawn per workload; no identity, since a batch size's prompts are a prefix
+    # of the same seeded order whatever it is (workloads.sample_prompts)
+    max_prompts: int = field(default=0, compare=False)
 
     def __post_init__(self):
         from .energy import METERS
@@ -132,17 +136,24 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
     """Measure every (level, workload, batch size) `config.repeats` times; return their records.
 
     Finished measurements under `out` are reused; the consolidated CSV/JSON are rewritten at the
-    end (`consolidate_profiles`). Failed measurements are recorded as failed and reported in the
-    records' `status`; they are retried by the next run.
+    end (`consolidate_profiles`), with exactly this call's records. Failed measurements are
+    recorded as failed and reported in the records' `status`; they are retried by the next run.
+
+    A pruned model dir (`glu-prune prune --out`, with pruning.json) is measured as saved: levels
+    must be (0,), and its records carry the level of its pruning.json.
     """
     from tqdm.auto import tqdm
 
     from .energy import account, calibrate_idle_power, make_meter, reading_dict
-    from .models import canonical_name, load_config, resolve_device
+    from .models import canonical_name, load_config, pruned_dir_record, resolve_device
     from .provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
     from .pruning import glu_config, target_width
     from .store import CheckpointStore, atomic_write_json
 
+    saved = pruned_dir_record(spec.model)
+    if saved is not None and any(config.levels):
+        raise UserError(f"{spec.model} is already pruned ({saved.get('method')} {saved.get('pruning_pct')} %, "
+                        "it has pruning.json): profile it with --levels 0, or the original model with --levels")  # fmt: skip
     model_config = load_config(spec.model, spec.trust_remote_code)
     for level in config.levels:  # every width is checked before anything loads
         if level:
@@ -157,7 +168,9 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
         "kind": KIND, "profiler_version": PROFILER_VERSION, "model": name,
         "random_weights": spec.random_weights, "model_seed": spec.seed if spec.random_weights else None,
         "dtype": spec.dtype, "device": device, "hardware": hardware_label(), "threads": config.threads or _threads(),
-        "series": config.series(), "new_tokens": config.new_tokens, "batches": config.batches,
+        "series": config.series() if not saved else {"method": saved.get("method"), "divisor": saved.get("divisor")},
+        **({"pruned_dir": {k: v for k, v in saved.items() if k != "source_dir"}} if saved else {}),
+        "new_tokens": config.new_tokens, "batches": config.batches,
         "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed, "order": order_mode,
         "energy": meter.name, "idle_seconds": config.idle_seconds if meter.name != "none" else None,
         "country": config.country if meter.name == "codecarbon" else None,
@@ -171,12 +184,26 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
     def label(level, workload, batch_size, repeat):
         return f"{name}-L{level:g}-{workload}-b{batch_size}-r{repeat}"
 
+    # (workload, batch size, batches, seed) in the identity pick the prompts (a prefix-stable sample);
+    # a checkpoint measured on other prompts (an earlier sampler) is measured again
+    prompt_ids = {(w, b): [p.id for p in sample_prompts(w, b * config.batches, config.seed)] for w, b in units}
+    stale: list[str] = []
+
+    def finished(key) -> bool:
+        done = store.load(identity(*key), label(*key))
+        if done is not None and done["result"].get("prompt_ids") != prompt_ids[key[1:3]]:
+            stale.append(label(*key))
+            return False
+        return done is not None
+
     pending = {
         (float(lv), w, b, r)
-        for lv in config.levels for (w, b) in units for r in range(config.repeats)
-        if store.load(identity(lv, w, b, r), label(lv, w, b, r)) is None
+        for lv in config.levels for (w, b) in units for r in range(config.repeats) if not finished((float(lv), w, b, r))
     }  # fmt: skip
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}"
+    if stale:
+        warnings.warn(f"{len(stale)} checkpoints were measured on other prompts than these settings now draw "
+                      f"(an earlier prompt sampler); measuring them again: {', '.join(stale[:3])}", stacklevel=2)  # fmt: skip
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     run_file = out / "runs" / f"{run_id}.json"
     run_record = {
         "run_id": run_id, "status": "running", "spec": asdict(spec), "config": asdict(config),
@@ -186,7 +213,7 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
     }  # fmt: skip
     atomic_write_json(run_file, run_record)
 
-    state: dict = {"prompts": None, "failed": 0, "done": 0}
+    state: dict = {"prompts": None, "failed": [], "done": [], "stopped_by": None}
     bar = tqdm(total=len(pending), desc=f"profile {name}", disable=not progress, leave=False)
 
     def load(level):
@@ -212,9 +239,8 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
         raw = measure(model, batches, config.new_tokens, clock, memory, meter, held["eos"], config.warmup)
         reading = raw.pop("reading")
         metrics = summarise(raw, config.new_tokens)
-        energy = account(reading, raw["work_s"], metrics["generated_tokens"], idle, scale_to_work=meter.name == "codecarbon")
-        if energy.get("energy_j") is not None:
-            energy["energy_j_per_computed_token"] = energy["energy_j"] / metrics["computed_tokens"]
+        energy = account(reading, raw["work_s"], metrics["generated_tokens"], idle, meter.name == "codecarbon",
+                         computed_tokens=metrics["computed_tokens"])
         cost = held["cost"]
         width = sum(ids.shape[1] for ids, _ in batches) / len(batches)
         working = metrics["working_memory_bytes"]
@@ -242,11 +268,11 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded as failed, reported, retried next run
-            store.save(ident, {"error": f"{type(exc).__name__}: {exc}"}, lab, status="failed")
-            state["failed"] += 1
+            store.save(ident, {"error": f"{type(exc).__name__}: {exc}", "run_id": run_id}, lab, status="failed")
+            state["failed"].append(lab)
         else:
             store.save(ident, result, lab)
-            state["done"] += 1
+            state["done"].append(lab)
         bar.update(1)
 
     def visit(held, lv, r, info):
@@ -276,20 +302,40 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
                     visit(held_one, lv, r, {"mode": "shuffled", "levels_in_order": order, "position": pos})
                 del held_one
                 _free(device)
+    except BaseException as exc:
+        state["stopped_by"] = type(exc).__name__ + (f" ({exc})" if str(exc) else "")
+        raise
     finally:
         bar.close()
         meter.close()
         _set_threads(threads_at_start)
+        attempted = set(state["done"]) | set(state["failed"])
+        missing = sorted(label(*k) for k in pending if label(*k) not in attempted)
         run_record.update(
-            status="finished" if state["done"] + state["failed"] == len(pending) else "interrupted",
-            measurements_done=state["done"], measurements_failed=state["failed"],
+            status=_run_status(len(pending), state["done"], state["failed"], missing, state["stopped_by"]),
+            measurements_done=len(state["done"]), measurements_failed=len(state["failed"]),
+            measurements_not_run=len(missing), failed=state["failed"], not_run=missing,
             loadavg_after=os.getloadavg(), finished_at=time.time(),
         )  # fmt: skip
         atomic_write_json(run_file, run_record)
-    from .store import identity_key
+    mine = [{"identity": group_identity(identity(lv, w, b, 0))} for lv in config.levels for (w, b) in units]
+    return consolidate_profiles(out, select=record_keys(mine))
 
-    wanted = {identity_key(group_identity(identity(lv, w, b, 0))) for lv in config.levels for (w, b) in units}
-    return [r for r in consolidate_profiles(out) if identity_key(r["identity"]) in wanted]
+
+def _run_status(pending: int, done: list, failed: list, missing: list, stopped_by: str | None) -> str:
+    """What the run did, in one line: 'finished' only when every pending measurement succeeded."""
+    def some(labels):
+        return ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+
+    if not failed and not missing:
+        return "finished" if not stopped_by else f"finished, then stopped by {stopped_by}"
+    parts = [f"{len(done)} of {pending} pending measurements done"]
+    if failed:
+        parts.append(f"{len(failed)} failed ({some(failed)}; a rerun retries them)")
+    if missing:
+        parts.append(f"{len(missing)} not run ({some(missing)})")
+    head = f"interrupted by {stopped_by}" if stopped_by else ("incomplete" if missing else "finished with failures")
+    return f"{head}: {'; '.join(parts)}"
 
 
 def _threads() -> int:
@@ -320,7 +366,7 @@ def _free(device: str) -> None:
 
 def _prepare_prompts(spec, tokenizer, vocab_size: int, config: ProfileConfig) -> dict:
     """Token batches per (workload, batch size): the first batch_size x batches seeded prompts."""
-    from .workloads import encode, left_pad, pad_id, prompt_tokenizer, sample_prompts
+    from .workloads import encode, left_pad, pad_id, prompt_tokenizer
 
     pt = prompt_tokenizer(spec.model, tokenizer, spec.random_weights, vocab_size)
     pad = pad_id(pt.tokenizer)

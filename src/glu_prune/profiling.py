@@ -254,7 +254,11 @@ def measure(model, batches: list, new_tokens: int, clock, memory, meter, eos: se
 
 
 def summarise(raw: dict, new_tokens: int) -> dict:
-    """Per-measurement metrics from the raw times and counts of `measure`."""
+    """Per-measurement metrics from the raw times and counts of `measure`.
+
+    Token counts: `tokens_per_s` counts real tokens (up to each row's first EOS: what a user gets);
+    `tpot_ms` and `fixed_length_*` count computed tokens (batch x new_tokens), the same work at every
+    pruning level: compare levels by those, since EOS comes at different points once pruned."""
     e2e_s = sum(raw["e2e_ms"]) / 1e3
     decode_s = sum(sum(s) for s in raw["step_ms"]) / 1e3
     decode_steps = sum(len(s) for s in raw["step_ms"])
@@ -266,7 +270,7 @@ def summarise(raw: dict, new_tokens: int) -> dict:
         "tpot_ms": 1e3 * decode_s / decode_steps if decode_steps else None,
         "e2e_ms": statistics.fmean(raw["e2e_ms"]),
         "tokens_per_s": sum(raw["generated_tokens"]) / e2e_s,  # real tokens only
-        "fixed_length_tokens_per_s": sum(raw["computed_tokens"]) / e2e_s,  # incl. tokens after EOS
+        "fixed_length_tokens_per_s": sum(raw["computed_tokens"]) / e2e_s,  # every computed token, incl. after EOS
         "fixed_length_decode_tokens_per_s": (sum(raw["computed_tokens"]) - rows) / decode_s if decode_s else None,
         "prefill_tokens_per_s": sum(raw["prompt_tokens"]) / (sum(raw["ttft_ms"]) / 1e3),
         "generated_tokens": sum(raw["generated_tokens"]),

@@ -416,21 +416,15 @@ def load_pruned(spec, cfg: PruneConfig | None, progress: bool = True):
     A local directory written by `glu-prune prune` carries its pruning.json: its record names the
     original model and pruning, so results land next to those of on-the-fly pruning.
     """
-    import json
-    from pathlib import Path
-
-    from .models import canonical_name, load_model, resolve
+    from .models import canonical_name, load_model, pruned_dir_record
     from .provenance import package_versions
 
+    saved = pruned_dir_record(spec.model)
+    if saved is not None and cfg is not None:
+        raise UserError(f"{spec.model} is already pruned (it has pruning.json); do not prune it again")
     model, tokenizer = load_model(spec)
-    target = resolve(spec.model)
-    saved = Path(target, "pruning.json") if isinstance(target, Path) else None
-    if saved is not None and saved.is_file():
-        if cfg is not None:
-            raise UserError(f"{spec.model} is already pruned (it has pruning.json); do not prune it again")
-        record = json.loads(saved.read_text())
-        record["source_dir"] = str(target.resolve())
-        return model, tokenizer, record
+    if saved is not None:
+        return model, tokenizer, saved
     weights = (canonical_name(spec.model), spec.random_weights, spec.dtype, spec.seed if spec.random_weights else None)
     record = prune(model, cfg, tokenizer, progress, weights) if cfg is not None else unpruned_record(model)
     record = {

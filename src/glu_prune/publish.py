@@ -134,6 +134,7 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
                      and _same(r.get("intermediate_size"), record["intermediate_size"])]  # fmt: skip
         else:
             raise UserError(f"--results {csv} is neither an evaluation nor a profile table")
+    scores = list({(r.get("checkpoint"), r["metric"], r["filter"]): r for r in scores}.values())  # CSVs may overlap
     for r in scores:
         r["base_value"], r["base_stderr"] = base.get(tuple(key_cell(r.get(k)) for k in LIKE_KEYS), (None, None))
     if csvs and not scores and not perf:
@@ -195,7 +196,7 @@ def build_model_card(record: dict, repo_id: str, scores=(), perf=(), base_model=
         rows = sorted(scores, key=lambda r: (str(r["task"]), str(r["metric"]), str(r.get("filter"))))
         parts.append(
             "## Measured scores\n\nlm-evaluation-harness results of exactly this model (values to 4 significant "
-            "digits). `± stderr` is lm-eval's standard error (– where it gives none, e.g. perplexity); `unpruned` "
+            "digits). `± stderr` is lm-eval's standard error, or a bootstrap over documents where lm-eval gives none (e.g. perplexity; the results CSV's `stderr_source` says which), – where neither exists; `unpruned` "
             "is the base model measured with the same settings (– where not given). `n` is the number of documents "
             "scored and `limit` the per-task cap (– = the full set); `offline` data is the packaged copy of each "
             "benchmark that glu-prune uses offline, `hub` the Hugging Face datasets. Small `n` means wide error bars."

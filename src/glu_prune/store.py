@@ -78,8 +78,12 @@ def identity_key(identity: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80].strip("_")
+def slug(text) -> str:
+    """A file-name-safe form of a label or model name (a local path: its last component)."""
+    text = str(text)
+    if text.startswith(("/", ".", "~")):
+        text = text.rstrip("/").split("/")[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
 class CheckpointStore:
@@ -90,7 +94,7 @@ class CheckpointStore:
         self.damaged: list[Path] = []
 
     def path(self, identity: dict, label: str = "") -> Path:
-        return self.root / f"{_slug(label) + '-' if label else ''}{identity_key(identity)}.json"
+        return self.root / f"{slug(label)[:80] + '-' if label else ''}{identity_key(identity)}.json"
 
     def load(self, identity: dict, label: str = "") -> dict | None:
         """The finished record for `identity`, or None (missing, failed earlier, or damaged)."""

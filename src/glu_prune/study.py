@@ -64,6 +64,8 @@ def _validate(plan: dict) -> None:
         problems.append(f"unknown methods {', '.join(unknown)}")
     if not set(cmp["data_driven"]) <= set(cmp["methods"]):
         problems.append("comparison.data_driven must be among comparison.methods")
+    if cmp["choose_by"]["task"] not in cmp["tasks"]:
+        problems.append("comparison.choose_by.task must be among comparison.tasks")
     level_configs([0, *cmp["levels"]])  # raises on bad levels
     level_configs(sweep["levels"])
     if problems:
@@ -119,7 +121,8 @@ def _evaluation_jobs(plan: dict, pick_best) -> list[dict]:
     # MAW and the data-driven methods run the sweep tasks at the comparison levels too, so the
     # sweep reuses those checkpoints instead of pruning (and calibrating) again
     def comparison_job(m):
-        tasks = sweep["tasks"] if m == "maw" or m in cmp["data_driven"] else cmp["tasks"]
+        swept = m == "maw" or m in cmp["data_driven"]
+        tasks = [*sweep["tasks"], *(t for t in cmp["tasks"] if t not in sweep["tasks"])] if swept else cmp["tasks"]
         return {"name": f"compare-{m}", "configs": [_cfg(m, p, s) for p in cmp["levels"] for s in cmp["seeds"]],
                 "tasks": tasks}  # fmt: skip
 
@@ -149,7 +152,12 @@ def run_pool(jobs: list[dict], lanes: int, plan_path: Path, run_dir: Path, log=p
                 failed.append(job["name"])
                 continue
             if callable(job.get("prepare")):
-                job = job["prepare"](job)
+                try:
+                    job = job["prepare"](job)
+                except UserError as exc:
+                    log(f"  FAILED {job['name']}: {exc}")
+                    failed.append(job["name"])
+                    continue
             if not job["configs"]:
                 finished.add(job["name"])
                 continue
@@ -191,7 +199,7 @@ def _comparison_pairs(plan):
 def _sweep_pairs(plan, best):
     sweep = plan["sweep"]
     return [(None, t) for t in sweep["tasks"] + plan.get("unpruned_only", {}).get("tasks", [])] + [
-        (_cfg(m, p), t) for m in ("maw", best) for p in sweep["levels"] if p != 0 for t in sweep["tasks"]
+        (_cfg(m, p), t) for m in ("maw", best) if m for p in sweep["levels"] if p != 0 for t in sweep["tasks"]
     ]
 
 
@@ -227,9 +235,10 @@ def best_data_method(plan, run_dir: Path) -> tuple[str, dict]:
 def run_study(plan_name: str, out: str | Path, results: str | Path | None = None, lanes: int | None = None,
               profile: bool = True, log=print) -> dict:  # fmt: skip
     """Run every phase of the plan; return a status dict. Results go to `results` (default: out)."""
-    from .architecture import write_tables
+    from .architecture import DEFAULT_LEVELS, write_tables
     from .figures import draw_figures
     from .models import canonical_name
+    from .store import atomic_write_json
 
     plan = load_plan(plan_name)
     out = Path(out).resolve()
@@ -237,7 +246,7 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
     run_dir = out / "evaluation"
     plan_path = out / "plan.json"
     out.mkdir(parents=True, exist_ok=True)
-    plan_path.write_text(json.dumps(plan, indent=2))
+    atomic_write_json(plan_path, plan)
     lanes = lanes or plan.get("lanes", 1)
     name = canonical_name(plan["model"])
     start, load = time.time(), [os.getloadavg()[0]]
@@ -245,7 +254,7 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
 
     log("[1/5] architecture tables (config only)")
     arch = plan.get("architecture", {})
-    write_tables([plan["model"]], arch.get("levels", [0, 10, 20, 30, 40, 50, 60]),
+    write_tables([plan["model"]], arch.get("levels", DEFAULT_LEVELS),
                  [None, *arch.get("divisors", [])], results / "model_architectures")  # fmt: skip
 
     log(f"[2/5] method comparison and capability sweep ({lanes} worker processes; logs in {run_dir}/logs)")
@@ -269,7 +278,7 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
         except UserError as exc:
             status["phases"]["evaluation"]["error"] = str(exc)
     settings = {"plan": plan, "chosen_data_method": chosen.get("method"), "choice_means": chosen.get("means")}
-    views = {f"{name}_offline" if plan.get("offline", True) else name: _sweep_pairs(plan, chosen.get("method", "data")),
+    views = {f"{name}_offline" if plan.get("offline", True) else name: _sweep_pairs(plan, chosen.get("method")),
              "method_comparison": _comparison_pairs(plan)}  # fmt: skip
     for view, pairs in views.items():
         paths = (results / f"{view}_results.csv", results / f"{view}_complete.json")
@@ -298,7 +307,7 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
 
 def _profile(plan: dict, out: Path, results: Path, log) -> dict:
     from .models import ModelSpec
-    from .profile_results import consolidate_profiles
+    from .profile_results import consolidate_profiles, record_keys
     from .profile_run import ProfileConfig, run_carbon_profiling
 
     p = plan["profile"]
@@ -307,7 +316,7 @@ def _profile(plan: dict, out: Path, results: Path, log) -> dict:
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in p.items() if k != "divisors"}
         config = ProfileConfig(**{**options, "levels": tuple(p["levels"]), "divisor": divisor})
         records += run_carbon_profiling(ModelSpec(plan["model"]), config, out, progress=True)
-    consolidate_profiles(out, results)
+    consolidate_profiles(out, results, select=record_keys(records))  # exactly the planned measurements
     incomplete = sum(r["status"] != "complete" for r in records)
     log(f"  {len(records)} profile records" + (f", {incomplete} INCOMPLETE" if incomplete else ""))
     return {"records": len(records), "incomplete": incomplete}

@@ -119,11 +119,21 @@ def check_workloads(names) -> tuple[str, ...]:
 
 def sample_prompts(name: str, n: int, seed: int = 0) -> list[Prompt]:
     """The first n prompts of a seeded random order over the workload's pool: a larger n extends a
-    smaller one, so the batch-1 prompts are the first of the batch-8 prompts."""
+    smaller one, so the batch-1 prompts are the first of the batch-8 prompts, whatever n is.
+
+    The order is drawn one index at a time (uniform, repeats redrawn). random.sample is not
+    prefix-stable (it switches algorithm with n), but for n small next to the pool it draws exactly
+    this sequence, so the prompts of earlier runs (and their checkpoints) stay the same.
+    """
     pool = _pool(name)
     if n > len(pool):
         raise UserError(f"workload {name} has {len(pool)} prompts, {n} were asked for")
-    order = random.Random(f"{name}:{seed}").sample(range(len(pool)), n)
+    rng, order, seen = random.Random(f"{name}:{seed}"), [], set()
+    while len(order) < n:
+        i = rng.randrange(len(pool))
+        if i not in seen:
+            seen.add(i)
+            order.append(i)
     return [pool[i] for i in order]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..experiment import LEVELS
 from ..pruning import DIVISORS
 from .common import parse_float_list, print_json
 
@@ -9,7 +10,7 @@ from .common import parse_float_list, print_json
 def add_arguments(p) -> None:
     p.add_argument("--model", default="default", help="registry name, hub id or local dir (comma-separated "
                    "list allowed with --out)")
-    p.add_argument("--levels", type=parse_float_list, default=[0, 10, 20, 30, 40, 50, 60],
+    p.add_argument("--levels", type=parse_float_list, default=list(LEVELS),
                    help="comma-separated pruning percentages (default: 0,10,...,60)")
     p.add_argument("--divisor", type=int, choices=DIVISORS, help="round widths down to a multiple of N")
     p.add_argument("--trust-remote-code", action="store_true")

@@ -6,8 +6,9 @@ import sys
 
 from .common import add_model_arguments, check_writable_dir, model_spec, parse_float_list, parse_int_list, print_json
 
-SHOWN = ("pruning_pct", "intermediate_size", "workload", "batch_size", "ttft_ms", "tpot_ms", "tokens_per_s",
-         "energy_j_per_token", "energy_source", "ideal_speedup", "measured_speedup", "status")  # fmt: skip
+# throughput and energy per computed token: the same work at every level (tokens_per_s counts real tokens)
+SHOWN = ("pruning_pct", "intermediate_size", "workload", "batch_size", "ttft_ms", "tpot_ms", "fixed_length_tokens_per_s",
+         "energy_j_per_computed_token", "energy_source", "ideal_speedup", "measured_speedup", "status")  # fmt: skip
 
 
 def add_arguments(p) -> None:
@@ -28,7 +29,8 @@ def add_arguments(p) -> None:
     p.add_argument("--repeats", type=int, default=3, help="measurements per setting: median and spread")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before each measurement")
     p.add_argument("--energy", default="auto", help=f"meter: auto (nvml on CUDA, else codecarbon), {', '.join(METERS)}")
-    p.add_argument("--idle-seconds", type=float, default=5.0, help="idle power calibration before each repeat")
+    p.add_argument("--idle-seconds", type=float, default=5.0,
+                   help="idle power calibration, before each level's measurements in every repeat (default: %(default)s s)")
     p.add_argument("--country", default="USA", help="ISO code for codecarbon's emissions (not energy)")
     p.add_argument("--order", choices=ORDERS, default="auto", help="interleaved (all levels in memory) or shuffled")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; recorded either way)")
@@ -40,7 +42,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import transformers
 
-    from ..profile_results import consolidate_profiles
+    from ..profile_results import consolidate_profiles, record_keys
     from ..profile_run import ProfileConfig, run_carbon_profiling
 
     transformers.utils.logging.disable_progress_bar()  # one bar per model load would bury ours
@@ -56,7 +58,7 @@ def run(args) -> int:
     results = check_writable_dir(args.results_dir) if args.results_dir else None
     records = run_carbon_profiling(spec, config, out, progress=not args.json)
     if results is not None:
-        consolidate_profiles(out, results)
+        consolidate_profiles(out, results, select=record_keys(records))  # this invocation's records only
     incomplete = [r for r in records if r["status"] != "complete"]
     if args.json:
         nested = {"spread", "samples", "order_positions", "errors"}

@@ -22,6 +22,7 @@ OFFLINE_TASKS = (
     "wikipedia_ppl",
 )
 NEEDS_HUB = frozenset({"wikitext", "truthfulqa_mc1", "truthfulqa_mc2", "leaderboard_musr"})
+OFFLINE_ONLY = frozenset({"wikipedia_ppl"})  # this project's own task: lm-eval has no hub twin
 SUBTASKS = {"mmlu": 57}  # groups: how many lm-eval subtasks the name expands to (hub and offline alike)
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -78,6 +79,7 @@ def check_tasks(tasks: Iterable[str], offline: bool) -> None:
             elif t not in OFFLINE_TASKS:
                 problems.append(f"unknown task {t!r} (offline tasks: {', '.join(OFFLINE_TASKS)})")
     else:
+        problems += [f"task {t!r} exists only offline (packaged data); add --offline" for t in tasks if t in OFFLINE_ONLY]
         unknown = [t for t in tasks if t not in OFFLINE_TASKS and t not in NEEDS_HUB]
         if unknown:  # only then pay for indexing lm-eval's ~14,000 task configs (~5 s)
             known = set(task_manager(offline=False).all_tasks)
