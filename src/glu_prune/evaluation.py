@@ -115,7 +115,7 @@ def _offline_task_fingerprint(task: str) -> str:
 
     folder = Path(task_manager(True).task_index[task].yaml_path).parent
     files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    files += [p for p in TASKS_DIR.glob("*.py") if p.parent != folder]
+    files += list(TASKS_DIR.glob("*.py"))  # task folders are subfolders, so never counted twice
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(str(path.relative_to(TASKS_DIR)).encode() + b"\0" + path.read_bytes())
