@@ -108,9 +108,9 @@ def suite_time_from(run_dir: Path) -> dict:
 
 
 def suite_time() -> dict:
-    from glu_prune.evaluation import EvalSettings, run_robust_evaluation
+    from glu_prune.evaluate import EvalSettings, run_robust_evaluation
     from glu_prune.models import ModelSpec
-    from glu_prune.suites import TaskSpec
+    from glu_prune.evaluate import TaskSpec
 
     study = json.loads(STUDY.read_text())
     per_task = []

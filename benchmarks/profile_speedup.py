@@ -33,7 +33,7 @@ def load1() -> float:
 
 def speedup(spec_kwargs: dict, divisor, repeats: int, new_tokens: int, target: float, threads) -> list[dict]:
     from glu_prune.models import ModelSpec
-    from glu_prune.profile_run import ProfileConfig, run_carbon_profiling
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     spec = ModelSpec(**spec_kwargs)
     cfg = ProfileConfig(levels=(0, 40), divisor=divisor, workloads=("hellaswag",), batch_sizes=(1, 8), batches=1,
@@ -59,26 +59,26 @@ def speedup(spec_kwargs: dict, divisor, repeats: int, new_tokens: int, target: f
 
 def overhead(repeats: int, new_tokens: int) -> dict:
     """In-loop cost of the per-token marks, and fixed costs outside the timed region."""
-    from glu_prune import energy, profiling
+    from glu_prune.profile import clocks, energy, generate
     from glu_prune.models import ModelSpec, load_model
-    from glu_prune.workloads import encode, left_pad, pad_id, prompt_tokenizer, sample_prompts
+    from glu_prune.profile.workloads import encode, left_pad, pad_id, prompt_tokenizer, sample_prompts
 
     model, tok = load_model(ModelSpec("default"))
     pt = prompt_tokenizer("default", tok, False, model.config.vocab_size)
     ids, mask = left_pad(encode(sample_prompts("hellaswag", 1), pt), pad_id(pt.tokenizer))
-    clock = profiling.CpuClock()
-    profiling.generate_fixed(model, ids, mask, new_tokens, clock)  # warm-up
+    clock = clocks.CpuClock()
+    generate.generate_fixed(model, ids, mask, new_tokens, clock)  # warm-up
     times = {"instrumented": [], "bare": []}
     for r in range(repeats):
         for kind in (("instrumented", "bare") if r % 2 == 0 else ("bare", "instrumented")):
-            gen = profiling.generate_fixed(model, ids, mask, new_tokens, clock, mark_steps=kind == "instrumented")
+            gen = generate.generate_fixed(model, ids, mask, new_tokens, clock, mark_steps=kind == "instrumented")
             times[kind].append(gen.e2e_ms)
     n = 100_000
     t0 = time.perf_counter()
     for _ in range(n):
         clock.mark()
     mark_us = (time.perf_counter() - t0) / n * 1e6
-    memory = profiling.CpuPeakMemory()
+    memory = clocks.CpuPeakMemory()
     t0 = time.perf_counter()
     for _ in range(20):
         memory.reset(), memory.peak()

@@ -24,8 +24,8 @@ def worker(side: str, model_name: str, pct: float) -> dict:
     import torch
 
     from glu_prune.models import ModelSpec, load_model
-    from glu_prune.profiling import CpuPeakMemory
-    from glu_prune.pruning import PruneConfig, prune
+    from glu_prune.profile.clocks import CpuPeakMemory
+    from glu_prune.prune import PruneConfig, prune
 
     torch.set_num_threads(os.cpu_count() or 1)
     memory = CpuPeakMemory()  # the profiler's meter: VmHWM, reset via /proc/self/clear_refs
@@ -53,7 +53,7 @@ def worker(side: str, model_name: str, pct: float) -> dict:
 
 
 def tables_seconds() -> float:
-    from glu_prune.architecture import DEFAULT_LEVELS, architecture_table
+    from glu_prune.prune import DEFAULT_LEVELS, architecture_table
     from glu_prune.models import load_config
 
     start = time.perf_counter()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from ..experiment import LEVELS
-from ..pruning import DIVISORS
-from .common import parse_float_list, print_json
+from ..errors import UserError
+from ..models import canonical_name, load_config
+from ..prune import DEFAULT_LEVELS, DIVISORS, architecture_table, write_tables
+from .common import check_writable_dir, parse_float_list, print_json
+
 
 
 def add_arguments(p) -> None:
     p.add_argument("--model", default="default", help="registry name, hub id or local dir (comma-separated "
                    "list allowed with --out)")
-    p.add_argument("--levels", type=parse_float_list, default=list(LEVELS),
+    p.add_argument("--levels", type=parse_float_list, default=list(DEFAULT_LEVELS),
                    help="comma-separated pruning percentages (default: 0,10,...,60)")
     p.add_argument("--divisor", type=int, choices=DIVISORS, help="round widths down to a multiple of N")
     p.add_argument("--trust-remote-code", action="store_true")
@@ -20,16 +22,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..architecture import architecture_table
-    from ..errors import UserError
-    from ..models import canonical_name, load_config
 
     if any(not 0 <= level < 100 for level in args.levels):
         raise UserError("--levels must be percentages in [0, 100)")
     levels = [int(x) if float(x).is_integer() else x for x in args.levels]
     if args.out:
-        from ..architecture import write_tables
-        from .common import check_writable_dir
 
         models = [m for m in args.model.split(",") if m]
         records = write_tables(models, levels, [None] + ([args.divisor] if args.divisor else []),

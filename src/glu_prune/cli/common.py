@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..models import DEVICES, DTYPES, ModelSpec
-from ..pruning import DIVISORS, METHODS, PruneConfig
+from ..prune import DIVISORS, METHODS, PruneConfig
 from ..store import to_jsonable
+
 
 
 def quiet_libraries() -> None:

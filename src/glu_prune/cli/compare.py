@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 
+from ..evaluate import compare_methods, comparison_configs, consolidate_results
+from ..prune import DIVISORS, METHODS
 from .common import add_model_arguments, check_writable_dir, model_spec, parse_float_list, parse_int_list, print_json
 from .evaluate import add_eval_arguments, eval_settings, selected_tasks, stdout_to_stderr
 
 
+
 def add_arguments(p) -> None:
-    from ..pruning import DIVISORS, METHODS
 
     add_model_arguments(p)
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all: %(default)s)")
@@ -26,8 +28,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..comparison import compare_methods, comparison_configs
-    from ..evaluation import consolidate_results
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     options = dict(calibration_samples=args.calibration_samples, calibration_seq_len=args.calibration_seq_len)

@@ -10,12 +10,15 @@ import contextlib
 import os
 import sys
 
+from ..errors import UserError
+from ..evaluate import EvalSettings, SUITES, consolidate_results, named_tasks, run_robust_evaluation, suite_tasks
+from ..tasks import check_tasks
 from .common import add_model_arguments, add_prune_arguments, check_writable_dir, model_spec, parse_float_list, print_json, prune_config
+
 
 
 def add_eval_arguments(p, tasks_required: bool = True) -> None:
     """Task selection and run settings shared by `evaluate` and `compare`."""
-    from ..suites import SUITES
 
     g = p.add_mutually_exclusive_group(required=tasks_required)
     g.add_argument("--suite", choices=tuple(SUITES), help="a named benchmark suite")
@@ -41,8 +44,6 @@ def add_arguments(p) -> None:
 
 
 def eval_settings(args):
-    from ..errors import UserError
-    from ..evaluation import EvalSettings
 
     batch = args.batch_size
     if batch != "auto":
@@ -64,8 +65,6 @@ def eval_settings(args):
 
 def selected_tasks(args):
     """TaskSpecs from --suite or --tasks; a task named by hand that needs the hub offline is an error."""
-    from ..suites import named_tasks, suite_tasks
-    from ..tasks import check_tasks
 
     if args.suite:
         return suite_tasks(args.suite, args.offline)
@@ -79,7 +78,6 @@ def prune_configs(args) -> list:
     """--levels (0 = unpruned) or --pct/--expansion-ratio, or nothing (unpruned)."""
     from dataclasses import replace
 
-    from ..errors import UserError
 
     if args.levels is not None:
         if args.pct is not None or args.expansion_ratio is not None:
@@ -100,7 +98,6 @@ def argparse_with(args, **changes):
 
 
 def report(status, out, args) -> int:
-    from ..evaluation import consolidate_results
 
     if args.json:
         print_json(status.records)
@@ -121,7 +118,6 @@ def report(status, out, args) -> int:
 
 
 def run(args) -> int:
-    from ..evaluation import run_robust_evaluation
 
     settings = eval_settings(args)  # every check runs before any model loads
     tasks = selected_tasks(args)

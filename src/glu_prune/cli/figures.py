@@ -10,6 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import UserError
+from ..report import draw_figures
+from .common import check_writable_dir
+
 
 def add_arguments(p) -> None:
     p.add_argument("--results", required=True, help="directory holding the tidy result CSVs (searched recursively)")
@@ -17,9 +21,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UserError
-    from ..figures import draw_figures
-    from .common import check_writable_dir
 
     results = Path(args.results).expanduser()
     if not results.is_dir():

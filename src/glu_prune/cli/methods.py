@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from ..prune import METHODS
+
 
 def add_arguments(p) -> None:
     pass
 
 
 def run(args) -> int:
-    from ..pruning import METHODS
 
     for name, method in METHODS.items():
         print(f"{name:<15} {method.about}")

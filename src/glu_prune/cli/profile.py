@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from ..profile import BENCHMARKS_CARBON, METERS, ORDERS, ProfileConfig, consolidate_profiles, record_keys, run_carbon_profiling
+from ..prune import DIVISORS, METHODS
 from .common import add_model_arguments, check_writable_dir, model_spec, parse_float_list, parse_int_list, print_json
+
 
 # throughput and energy per computed token: the same work at every level (tokens_per_s counts real tokens)
 SHOWN = ("pruning_pct", "intermediate_size", "workload", "batch_size", "ttft_ms", "tpot_ms", "fixed_length_tokens_per_s",
@@ -12,10 +15,6 @@ SHOWN = ("pruning_pct", "intermediate_size", "workload", "batch_size", "ttft_ms"
 
 
 def add_arguments(p) -> None:
-    from ..energy import METERS
-    from ..pruning import DIVISORS, METHODS
-    from ..profile_run import ORDERS
-    from ..workloads import BENCHMARKS_CARBON
 
     add_model_arguments(p)
     p.add_argument("--levels", type=parse_float_list, default=[0.0, 40.0], help="pruning levels in %% (0 = unpruned)")
@@ -42,8 +41,6 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import transformers
 
-    from ..profile_results import consolidate_profiles, record_keys
-    from ..profile_run import ProfileConfig, run_carbon_profiling
 
     transformers.utils.logging.disable_progress_bar()  # one bar per model load would bury ours
     config = ProfileConfig(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import UserError
+from ..models import glu_config, load_config
+from ..prune import check_prunable, load_pruned, save_pruned
 from .common import add_model_arguments, add_prune_arguments, check_new_output_dir, model_spec, print_json, prune_config
+
 
 
 def add_arguments(p) -> None:
@@ -15,10 +19,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UserError
-    from ..export import save_pruned
-    from ..models import load_config
-    from ..pruning import check_prunable, glu_config, load_pruned
 
     if args.pct is None and args.expansion_ratio is None:
         raise UserError("give one of --pct and --expansion-ratio")

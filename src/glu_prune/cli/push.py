@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 
+from ..report import push
+from .common import print_json
+
 
 def add_arguments(p) -> None:
     p.add_argument("--model-dir", required=True, help="a directory written by `glu-prune prune --out`")
@@ -23,8 +26,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..publish import push
-    from .common import print_json
 
     summary = push(args.model_dir, args.repo_id, args.results, args.private, args.dry_run, args.base_model,
                    args.license)  # fmt: skip

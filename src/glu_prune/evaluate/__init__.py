@@ -1,0 +1,16 @@
+"""Evaluation: suites as data, checkpointed lm-eval runs, tidy records, consolidation, and the
+selection-method comparison."""
+
+from .comparison import compare_methods, comparison_configs, comparison_table
+from .consolidate import consolidate_results
+from .identity import config_label, task_identity
+from .records import CSV_COLUMNS, tidy_rows
+from .runner import run_robust_evaluation, split_tasks, validate
+from .settings import EvalSettings, EvalStatus
+from .suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, SUITES, TaskSpec, named_tasks, suite_tasks
+
+__all__ = [
+    "BENCHMARKS_BASE", "BENCHMARKS_INSTRUCT", "CSV_COLUMNS", "SUITES", "EvalSettings", "EvalStatus", "TaskSpec",
+    "compare_methods", "comparison_configs", "comparison_table", "config_label", "consolidate_results",
+    "named_tasks", "run_robust_evaluation", "split_tasks", "suite_tasks", "task_identity", "tidy_rows", "validate",
+]  # fmt: skip

