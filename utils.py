@@ -11,12 +11,33 @@ EXPORTS = {
     "glu_prune.study": ["EXPERIMENT_CONFIG"],
     "glu_prune.models": ["ModelSpec"],
     "glu_prune.prune": ["level_configs", "write_tables"],
-    "glu_prune.evaluate": ["BENCHMARKS_BASE", "BENCHMARKS_INSTRUCT", "EvalSettings", "compare_methods",
-                           "consolidate_results", "named_tasks", "run_robust_evaluation", "suite_tasks"],
-    "glu_prune.profile": ["BENCHMARKS_CARBON", "ProfileConfig", "consolidate_profiles", "run_carbon_profiling"],
-    "glu_prune.report": ["Thresholds", "decision_matrix", "draw_figures", "group_retention", "load_results",
-                         "normalise_to_baseline", "performance_summary", "show_figures"],
-}  # fmt: skip
+    "glu_prune.evaluate": [
+        "BENCHMARKS_BASE",
+        "BENCHMARKS_INSTRUCT",
+        "EvalSettings",
+        "compare_methods",
+        "consolidate_results",
+        "named_tasks",
+        "run_robust_evaluation",
+        "suite_tasks",
+    ],
+    "glu_prune.profile": [
+        "BENCHMARKS_CARBON",
+        "ProfileConfig",
+        "consolidate_profiles",
+        "run_carbon_profiling",
+    ],
+    "glu_prune.report": [
+        "Thresholds",
+        "decision_matrix",
+        "draw_figures",
+        "group_retention",
+        "load_results",
+        "normalise_to_baseline",
+        "performance_summary",
+        "show_figures",
+    ],
+}
 _WHERE = {name: module for module, names in EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
 

@@ -41,8 +41,14 @@ def throughput(model, tokenizer, task: str, limit: int, batch_size) -> dict:
     from glu_prune.tasks import task_manager
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_batch_size=16)
-    counts = {"requests": 0, "request_tokens": 0, "model_tokens": 0, "forward_passes": 0, "seconds": 0.0,
-              "probe_seconds": 0.0}  # fmt: skip
+    counts = {
+        "requests": 0,
+        "request_tokens": 0,
+        "model_tokens": 0,
+        "forward_passes": 0,
+        "seconds": 0.0,
+        "probe_seconds": 0.0,
+    }
     score, forward, detect = lm._loglikelihood_tokens, lm._model_call, lm._detect_batch_size
     probing = [False]
 
@@ -68,20 +74,33 @@ def throughput(model, tokenizer, task: str, limit: int, batch_size) -> dict:
             probing[0] = False
             counts["probe_seconds"] += time.perf_counter() - start
 
-    lm._loglikelihood_tokens, lm._model_call, lm._detect_batch_size = timed_score, counted_forward, timed_probe
+    lm._loglikelihood_tokens, lm._model_call, lm._detect_batch_size = (
+        timed_score,
+        counted_forward,
+        timed_probe,
+    )
     load_before = load1()
     lm_eval.simple_evaluate(
-        model=lm, tasks=[task], limit=limit, bootstrap_iters=0, log_samples=False, task_manager=task_manager(True)
+        model=lm,
+        tasks=[task],
+        limit=limit,
+        bootstrap_iters=0,
+        log_samples=False,
+        task_manager=task_manager(True),
     )
     s = counts["seconds"] - counts["probe_seconds"]  # scoring only
     return {
-        "task": task, "limit": limit, "batch_size": batch_size, "batch_sizes_used": list(lm.batch_sizes.values()),
+        "task": task,
+        "limit": limit,
+        "batch_size": batch_size,
+        "batch_sizes_used": list(lm.batch_sizes.values()),
         **counts,
         "requests_per_s": counts["requests"] / s,
         "request_tokens_per_s": counts["request_tokens"] / s,
         "model_tokens_per_s": counts["model_tokens"] / s,
-        "load1_before": load_before, "load1_after": load1(),
-    }  # fmt: skip
+        "load1_before": load_before,
+        "load1_after": load1(),
+    }
 
 
 def suite_time_from(run_dir: Path) -> dict:
@@ -102,15 +121,17 @@ def suite_time_from(run_dir: Path) -> dict:
     for name, r in found.items():
         n = next(m["n_samples"] for m in r["metrics"] if m["subtask"] == name)
         per_task.append({"task": name, "limit": r["limit"], "documents": n, **r["run"]})
-        print(f"  {name:<16} {n:>5} docs  {r['run']['seconds']:8.1f} s  "
-              f"(load1 {r['run']['load1_before']:.1f} -> {r['run']['load1_after']:.1f})", file=sys.stderr)  # fmt: skip
+        print(
+            f"  {name:<16} {n:>5} docs  {r['run']['seconds']:8.1f} s  "
+            f"(load1 {r['run']['load1_before']:.1f} -> {r['run']['load1_after']:.1f})",
+            file=sys.stderr,
+        )
     return {"source": str(run_dir), "tasks": per_task, "total_seconds": sum(t["seconds"] for t in per_task)}
 
 
 def suite_time() -> dict:
-    from glu_prune.evaluate import EvalSettings, run_robust_evaluation
+    from glu_prune.evaluate import EvalSettings, TaskSpec, run_robust_evaluation
     from glu_prune.models import ModelSpec
-    from glu_prune.evaluate import TaskSpec
 
     study = json.loads(STUDY.read_text())
     per_task = []
@@ -119,28 +140,41 @@ def suite_time() -> dict:
         for name, t in study["tasks"].items():
             task = TaskSpec(name, t["num_fewshot"])
             status = run_robust_evaluation(
-                ModelSpec(study["model"]), [None], [task], out, EvalSettings(offline=True, limit=t["limit"]), False
+                ModelSpec(study["model"]),
+                [None],
+                [task],
+                out,
+                EvalSettings(offline=True, limit=t["limit"]),
+                False,
             )
             if status.failed:
                 raise SystemExit(f"{name} failed: {status.failed}")
             rec = status.records[0]
             n = next(m["n_samples"] for m in rec["metrics"] if m["subtask"] == name)
-            per_task.append({"task": name, "limit": t["limit"], "documents": n, "seconds": rec["run"]["seconds"]})
+            per_task.append(
+                {"task": name, "limit": t["limit"], "documents": n, "seconds": rec["run"]["seconds"]}
+            )
             print(f"  {name:<16} {n:>5} docs  {rec['run']['seconds']:8.1f} s", file=sys.stderr)
     return {
-        "tasks": per_task, "total_seconds": time.perf_counter() - start,
-        "load1_before": load_before, "load1_after": load1(),
-    }  # fmt: skip
+        "tasks": per_task,
+        "total_seconds": time.perf_counter() - start,
+        "load1_before": load_before,
+        "load1_after": load1(),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", default="hellaswag", help="an offline loglikelihood task (default: %(default)s)")
+    ap.add_argument(
+        "--task", default="hellaswag", help="an offline loglikelihood task (default: %(default)s)"
+    )
     ap.add_argument("--limit", type=int, default=16, help="documents (default: %(default)s)")
     ap.add_argument("--batch-sizes", default="1,8,auto")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     ap.add_argument("--no-suite", action="store_true", help="skip the full-suite timing")
-    ap.add_argument("--suite-from", type=Path, help="read the suite's task times from this study run dir instead")
+    ap.add_argument(
+        "--suite-from", type=Path, help="read the suite's task times from this study run dir instead"
+    )
     ap.add_argument("--out", help="also write the results here as JSON")
     args = ap.parse_args()
 

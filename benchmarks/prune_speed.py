@@ -43,18 +43,29 @@ def worker(side: str, model_name: str, pct: float) -> dict:
         import optipfair
 
         model, stats = optipfair.prune_model(
-            model, neuron_selection_method="MAW", pruning_percentage=pct, show_progress=False, return_stats=True
+            model,
+            neuron_selection_method="MAW",
+            pruning_percentage=pct,
+            show_progress=False,
+            return_stats=True,
         )
         width = model.config.intermediate_size
     seconds = time.perf_counter() - start
     peak = memory.peak()
-    return {"side": side, "seconds": seconds, "model_bytes": model_bytes, "rss_before": rss_before,
-            "peak_rss": peak, "rss_runtime": rss_runtime, "width": width}  # fmt: skip
+    return {
+        "side": side,
+        "seconds": seconds,
+        "model_bytes": model_bytes,
+        "rss_before": rss_before,
+        "peak_rss": peak,
+        "rss_runtime": rss_runtime,
+        "width": width,
+    }
 
 
 def tables_seconds() -> float:
-    from glu_prune.prune import DEFAULT_LEVELS, architecture_table
     from glu_prune.models import load_config
+    from glu_prune.prune import DEFAULT_LEVELS, architecture_table
 
     start = time.perf_counter()
     for name in ("llama-3.2-1b", "llama-3.2-3b"):
@@ -78,8 +89,10 @@ def main() -> None:
     for side in ("glu-prune", "optipfair"):
         proc = subprocess.run(
             [sys.executable, __file__, "--worker", side, "--model", args.model, "--pct", str(args.pct)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs[side] = json.loads(proc.stdout.strip().splitlines()[-1])
     ours, theirs = runs["glu-prune"], runs["optipfair"]
     assert ours["width"] == theirs["width"]
@@ -92,15 +105,24 @@ def main() -> None:
     print(f"{'':<12}{'seconds':>9}{'peak RSS GiB':>14}{'runtime GiB':>13}{'(peak - runtime) / model':>26}")
     for side, r in runs.items():
         r["ratio"] = (r["peak_rss"] - r["rss_runtime"]) / r["model_bytes"]
-        print(f"{side:<12}{r['seconds']:>9.2f}{r['peak_rss'] / gib:>14.2f}{r['rss_runtime'] / gib:>13.2f}"
-              f"{r['ratio']:>26.3f}")
+        print(
+            f"{side:<12}{r['seconds']:>9.2f}{r['peak_rss'] / gib:>14.2f}{r['rss_runtime'] / gib:>13.2f}"
+            f"{r['ratio']:>26.3f}"
+        )
     speedup = theirs["seconds"] / ours["seconds"]
-    print(f"speed-up over optipfair(return_stats=True): {speedup:.1f}x (target >= 3x): "
-          f"{'PASS' if speedup >= 3 else 'FAIL'}")  # fmt: skip
-    print(f"memory: (peak RSS - runtime) / model size = {ours['ratio']:.3f} for glu-prune, {theirs['ratio']:.3f} "
-          f"for optipfair (target <= 1.15): {'PASS' if ours['ratio'] <= 1.15 else 'FAIL'}")
+    print(
+        f"speed-up over optipfair(return_stats=True): {speedup:.1f}x (target >= 3x): "
+        f"{'PASS' if speedup >= 3 else 'FAIL'}"
+    )
+    print(
+        f"memory: (peak RSS - runtime) / model size = {ours['ratio']:.3f} for glu-prune, "
+        f"{theirs['ratio']:.3f} "
+        f"for optipfair (target <= 1.15): {'PASS' if ours['ratio'] <= 1.15 else 'FAIL'}"
+    )
     t = tables_seconds()
-    print(f"architecture tables, 1B + 3B at 7 levels: {t:.2f} s (target < 5 s): {'PASS' if t < 5 else 'FAIL'}")
+    print(
+        f"architecture tables, 1B + 3B at 7 levels: {t:.2f} s (target < 5 s): {'PASS' if t < 5 else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ def pytest_configure(config):
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
+
 @pytest.fixture(scope="session")
 def embedded_dir():
     """The embedded SmolLM2-135M-Instruct as a safetensors dir (dequantized once, cached)."""

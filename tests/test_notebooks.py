@@ -22,9 +22,14 @@ def execute(name: str, tmp: Path, **parameters) -> Path:
 
     out = tmp / f"{name}.out.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters, cwd=str(NOTEBOOKS),
-        kernel_name="python3", progress_bar=False, log_output=False,
-    )  # fmt: skip
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out),
+        parameters=parameters,
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+    )
     return out
 
 
@@ -40,7 +45,9 @@ def test_notebooks_have_a_tagged_parameters_cell_and_no_outputs():
         book = nbformat.read(path, as_version=4)
         tagged = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, path.name
-        assert all(not c.get("outputs") and not c.get("execution_count") for c in book.cells if c.cell_type == "code")
+        assert all(
+            not c.get("outputs") and not c.get("execution_count") for c in book.cells if c.cell_type == "code"
+        )
         setup = book.cells[1].source
         assert "PROJECT_REF" in setup and "main" not in setup.split("PROJECT_REF")[1].split("\n")[0]
 
@@ -52,8 +59,15 @@ def test_expansion_rate(tmp_path):
 
 def test_method_comparison(tmp_path):
     out = tmp_path / "cmp"
-    execute("00_Neuron_Selection_Method_Comparison", tmp_path, METHODS=["maw", "random"], LEVELS=[40],
-            TASKS=["piqa"], LIMIT=2, OUT_DIR=str(out))  # fmt: skip
+    execute(
+        "00_Neuron_Selection_Method_Comparison",
+        tmp_path,
+        METHODS=["maw", "random"],
+        LEVELS=[40],
+        TASKS=["piqa"],
+        LIMIT=2,
+        OUT_DIR=str(out),
+    )
     assert (out / "results.csv").is_file()
 
 
@@ -65,8 +79,12 @@ STUDY = {
     "03_Evaluate_1B_CARBON": PROFILE,
     "03_Evaluate_3B_CARBON": PROFILE,
 }
-GRAPHICS = {"04_1B_Graphics": "02_Evaluate_1B", "04_1B_Graphics_Carbon": "03_Evaluate_1B_CARBON",
-            "04_3B_Graphics": "02_Evaluate_3B", "04_3B_Graphics_Carbon": "03_Evaluate_3B_CARBON"}  # fmt: skip
+GRAPHICS = {
+    "04_1B_Graphics": "02_Evaluate_1B",
+    "04_1B_Graphics_Carbon": "03_Evaluate_1B_CARBON",
+    "04_3B_Graphics": "02_Evaluate_3B",
+    "04_3B_Graphics_Carbon": "03_Evaluate_3B_CARBON",
+}
 
 
 @pytest.fixture(scope="module")

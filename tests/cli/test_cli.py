@@ -66,7 +66,9 @@ def test_bad_prune_input(capsys, tmp_path, args, match):
 
 
 def test_non_glu_model(capsys, gpt2_dir, tmp_path):
-    code, out, err = run_main(capsys, "prune", "--model", str(gpt2_dir), "--pct", "10", "--out", str(tmp_path / "o"))
+    code, out, err = run_main(
+        capsys, "prune", "--model", str(gpt2_dir), "--pct", "10", "--out", str(tmp_path / "o")
+    )
     assert_one_line_error(code, out, err, "not a GLU")
     assert not (tmp_path / "o").exists()
 
@@ -78,7 +80,9 @@ def test_existing_non_empty_out(capsys, tmp_path):
     assert os.listdir(tmp_path) == ["keep.txt"]
 
 
-@pytest.mark.parametrize("out,match", [("/proc/glu-prune-test", "not writable"), ("/etc/hostname/sub", "not a directory")])
+@pytest.mark.parametrize(
+    "out,match", [("/proc/glu-prune-test", "not writable"), ("/etc/hostname/sub", "not a directory")]
+)
 def test_unwritable_out(capsys, out, match):
     code, stdout, err = run_main(capsys, "prune", "--pct", "10", "--out", out)
     assert_one_line_error(code, stdout, err, match)
@@ -105,13 +109,24 @@ def test_hub_unreachable_is_a_clear_error_within_seconds(capsys, monkeypatch):
 
 
 def test_architectures_json_is_pure_json():
-    proc = subprocess.run([GLU_PRUNE, "architectures", "--model", "llama-3.2-3b", "--json"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [GLU_PRUNE, "architectures", "--model", "llama-3.2-3b", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     records = json.loads(proc.stdout)
     assert [r["total_parameters"] for r in records][:2] == [3_212_749_824, 3_001_408_512]
-    assert {"model", "pruning_pct", "intermediate_size", "expansion_ratio", "total_parameters",
-            "parameter_reduction_pct", "divisible_by"} <= set(records[0])  # fmt: skip
+    assert {
+        "model",
+        "pruning_pct",
+        "intermediate_size",
+        "expansion_ratio",
+        "total_parameters",
+        "parameter_reduction_pct",
+        "divisible_by",
+    } <= set(records[0])
 
 
 def test_architectures_bad_levels(capsys):
@@ -122,7 +137,9 @@ def test_architectures_bad_levels(capsys):
 def test_console_script_bad_input_exit_code():
     proc = subprocess.run([GLU_PRUNE, "prune", "--pct", "0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip().splitlines() == ["glu-prune: error: --pct must be a number strictly between 0 and 100, got 0.0"]
+    assert proc.stderr.strip().splitlines() == [
+        "glu-prune: error: --pct must be a number strictly between 0 and 100, got 0.0"
+    ]
 
 
 @pytest.mark.slow
@@ -131,21 +148,36 @@ def test_prune_cli_writes_a_model_transformers_reloads(capsys, tmp_path):
     from transformers import AutoModelForCausalLM
 
     out_dir = tmp_path / "p40"
-    code, out, err = run_main(capsys, "prune", "--model", "default", "--pct", "40", "--method", "maw",
-                              "--out", str(out_dir), "--json")  # fmt: skip
+    code, out, err = run_main(
+        capsys,
+        "prune",
+        "--model",
+        "default",
+        "--pct",
+        "40",
+        "--method",
+        "maw",
+        "--out",
+        str(out_dir),
+        "--json",
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["intermediate_size"] == 922 and record["model"] == "smollm2-135m-instruct"
     model = AutoModelForCausalLM.from_pretrained(out_dir)
     assert model.config.intermediate_size == 922
     assert sum(p.numel() for p in model.parameters()) == record["parameters_after"]
-    assert json.loads((out_dir / "pruning.json").read_text())["parameters_after"] == record["parameters_after"]
+    assert (
+        json.loads((out_dir / "pruning.json").read_text())["parameters_after"] == record["parameters_after"]
+    )
     assert model(input_ids=torch.tensor([[1, 2, 3]])).logits.isfinite().all()
 
 
 @pytest.mark.slow
 def test_random_weights_shape_only_model(capsys):
-    code, out, err = run_main(capsys, "prune", "--model", "default", "--random-weights", "--pct", "50", "--json")
+    code, out, err = run_main(
+        capsys, "prune", "--model", "default", "--random-weights", "--pct", "50", "--json"
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["random_weights"] is True and record["intermediate_size"] == 768

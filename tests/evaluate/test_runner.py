@@ -18,10 +18,18 @@ import pytest
 
 from glu_prune.cli import main
 from glu_prune.errors import UserError
-from glu_prune.evaluate import CSV_COLUMNS, EvalSettings, consolidate_results, run_robust_evaluation
+from glu_prune.evaluate import (
+    BENCHMARKS_BASE,
+    BENCHMARKS_INSTRUCT,
+    CSV_COLUMNS,
+    EvalSettings,
+    TaskSpec,
+    consolidate_results,
+    run_robust_evaluation,
+    suite_tasks,
+)
 from glu_prune.models import ModelSpec
 from glu_prune.prune import PruneConfig
-from glu_prune.evaluate import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, TaskSpec, suite_tasks
 
 pytestmark = pytest.mark.slow
 
@@ -54,25 +62,51 @@ def piqa_run(tmp_path_factory, embedded_dir):
 
 def metric_values(records) -> dict:
     return {
-        (r["pruning"]["method"], r["pruning"]["pruning_pct"], r["task"], m["subtask"], m["metric"], m["filter"]):
-        (m["value"], m["stderr"], m["n_samples"])
-        for r in records for m in r["metrics"]
-    }  # fmt: skip
+        (
+            r["pruning"]["method"],
+            r["pruning"]["pruning_pct"],
+            r["task"],
+            m["subtask"],
+            m["metric"],
+            m["filter"],
+        ): (m["value"], m["stderr"], m["n_samples"])
+        for r in records
+        for m in r["metrics"]
+    }
 
 
 def test_suites_are_the_issue_lists_with_per_task_fewshot():
     base = {t.name: t.num_fewshot for t in BENCHMARKS_BASE}
     assert list(base) == [
-        "wikitext", "mmlu", "arc_challenge", "hellaswag", "winogrande", "piqa", "boolq", "lambada_openai",
-        "truthfulqa_mc1", "truthfulqa_mc2", "gsm8k", "ifeval", "leaderboard_musr",
-    ]  # fmt: skip
+        "wikitext",
+        "mmlu",
+        "arc_challenge",
+        "hellaswag",
+        "winogrande",
+        "piqa",
+        "boolq",
+        "lambada_openai",
+        "truthfulqa_mc1",
+        "truthfulqa_mc2",
+        "gsm8k",
+        "ifeval",
+        "leaderboard_musr",
+    ]
     assert [t.name for t in BENCHMARKS_INSTRUCT] == [
-        "leaderboard_musr", "truthfulqa_mc1", "truthfulqa_mc2", "lambada_openai", "mmlu", "gsm8k", "ifeval",
-    ]  # fmt: skip
+        "leaderboard_musr",
+        "truthfulqa_mc1",
+        "truthfulqa_mc2",
+        "lambada_openai",
+        "mmlu",
+        "gsm8k",
+        "ifeval",
+    ]
     for suite in (BENCHMARKS_BASE, BENCHMARKS_INSTRUCT):
         assert all(t.num_fewshot == (5 if t.name in ("mmlu", "gsm8k") else 0) for t in suite)
     offline = [t.name for t in suite_tasks("base", offline=True)]
-    assert "wikipedia_ppl" in offline and "wikitext" in offline  # stand-in under its own name; wikitext reported
+    assert (
+        "wikipedia_ppl" in offline and "wikitext" in offline
+    )  # stand-in under its own name; wikitext reported
 
 
 def test_chat_template_for_instruct_models_except_plain_text_tasks():
@@ -99,10 +133,27 @@ def test_hub_models_are_instruct_by_their_tokenizer_not_their_name(monkeypatch):
 def test_sigkilled_run_resumes_without_loss_and_equals_an_uninterrupted_run(tmp_path, embedded_dir):
     tasks, limit = ["piqa", "arc_challenge"], 3
     reference = run_robust_evaluation(
-        SPEC, [None], [TaskSpec(t) for t in tasks], tmp_path / "ref", EvalSettings(offline=True, limit=limit), False
+        SPEC,
+        [None],
+        [TaskSpec(t) for t in tasks],
+        tmp_path / "ref",
+        EvalSettings(offline=True, limit=limit),
+        False,
     )
-    cmd = [GLU_PRUNE, "evaluate", "--model", "default", "--tasks", ",".join(tasks), "--offline",
-           "--limit", str(limit), "--out", str(tmp_path / "run"), "--json"]  # fmt: skip
+    cmd = [
+        GLU_PRUNE,
+        "evaluate",
+        "--model",
+        "default",
+        "--tasks",
+        ",".join(tasks),
+        "--offline",
+        "--limit",
+        str(limit),
+        "--out",
+        str(tmp_path / "run"),
+        "--json",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     ckpts = tmp_path / "run" / "checkpoints"
@@ -158,7 +209,9 @@ def test_damaged_checkpoint_is_set_aside_reported_and_redone(piqa_run):
     assert len(status.damaged) == 1 and Path(status.damaged[0]).parent.name == "damaged"
     assert "damaged checkpoints set aside" in status.summary()
     assert json.loads(victim.read_text())["status"] == "done"
-    assert metric_values(status.records) == {k: v for k, v in metric_values(first.records).items() if k[0] == "none"}
+    assert metric_values(status.records) == {
+        k: v for k, v in metric_values(first.records).items() if k[0] == "none"
+    }
 
 
 def test_request_cache_spares_a_resumed_task_its_finished_requests(piqa_run, monkeypatch):
@@ -175,19 +228,25 @@ def test_request_cache_spares_a_resumed_task_its_finished_requests(piqa_run, mon
     monkeypatch.setattr(HFLM, "_loglikelihood_tokens", no_forward)
     status = run_robust_evaluation(SPEC, [PruneConfig("maw", 10)], PIQA, out, TINY, progress=False)
     assert status.done == [{"config": "maw-10pct", "task": "piqa", "reused": False}]
-    assert metric_values(status.records) == {k: v for k, v in metric_values(first.records).items() if k[0] == "maw"}
+    assert metric_values(status.records) == {
+        k: v for k, v in metric_values(first.records).items() if k[0] == "maw"
+    }
 
 
 def test_perplexities_get_a_bootstrap_stderr_where_lm_eval_gives_none(tmp_path, embedded_dir):
     settings = EvalSettings(offline=True, limit=3, bootstrap_iters=1000)
-    status = run_robust_evaluation(SPEC, [None], [TaskSpec("wikipedia_ppl")], tmp_path, settings, progress=False)
+    status = run_robust_evaluation(
+        SPEC, [None], [TaskSpec("wikipedia_ppl")], tmp_path, settings, progress=False
+    )
     rows = {m["metric"]: m for m in status.records[0]["metrics"]}
     assert {"word_perplexity", "byte_perplexity", "bits_per_byte"} <= set(rows)
     for m in rows.values():
         assert 0 < m["stderr"] < m["value"] and m["stderr_source"] == "bootstrap" and m["n_samples"] == 3
     # seeded: redone (from the request cache) it gives the same intervals
     next((tmp_path / "checkpoints").glob("*.json")).unlink()
-    again = run_robust_evaluation(SPEC, [None], [TaskSpec("wikipedia_ppl")], tmp_path, settings, progress=False)
+    again = run_robust_evaluation(
+        SPEC, [None], [TaskSpec("wikipedia_ppl")], tmp_path, settings, progress=False
+    )
     assert again.records[0]["metrics"] == status.records[0]["metrics"]
 
 
@@ -223,7 +282,9 @@ def test_failed_task_is_recorded_reported_and_retried(tmp_path, embedded_dir, mo
     tasks = [TaskSpec("arc_challenge"), TaskSpec("piqa")]
     status = run_robust_evaluation(SPEC, [None], tasks, tmp_path, TINY, progress=False)
     assert not status.complete and [d["task"] for d in status.done] == ["piqa"]
-    assert status.failed == [{"config": "unpruned", "task": "arc_challenge", "error": "RuntimeError: simulated failure"}]
+    assert status.failed == [
+        {"config": "unpruned", "task": "arc_challenge", "error": "RuntimeError: simulated failure"}
+    ]
     stored = json.loads(next((tmp_path / "checkpoints").glob("unpruned-arc_challenge-*.json")).read_text())
     assert stored["status"] == "failed" and stored["error"] == "RuntimeError: simulated failure"
 
@@ -237,10 +298,14 @@ def test_needs_hub_tasks_offline(piqa_run, capsys, tmp_path):
     out, _ = piqa_run
     code = main(["evaluate", "--tasks", "piqa,truthfulqa_mc1", "--offline", "--out", str(tmp_path / "x")])
     _, err = capsys.readouterr()
-    assert code == 2 and err.count("\n") == 1 and "truthfulqa_mc1" in err and "needs the Hugging Face hub" in err
+    assert (
+        code == 2 and err.count("\n") == 1 and "truthfulqa_mc1" in err and "needs the Hugging Face hub" in err
+    )
     assert not (tmp_path / "x").exists()
     # within a suite they are reported, not run, and the status says so
-    status = run_robust_evaluation(SPEC, [None], [TaskSpec("truthfulqa_mc1"), *PIQA], out, TINY, progress=False)
+    status = run_robust_evaluation(
+        SPEC, [None], [TaskSpec("truthfulqa_mc1"), *PIQA], out, TINY, progress=False
+    )
     assert status.needs_hub == ["truthfulqa_mc1"] and not status.complete
     assert "need the Hugging Face hub: truthfulqa_mc1" in status.summary()
 
@@ -288,7 +353,11 @@ def test_consolidated_csv_and_json_schema(piqa_run, tmp_path):
     assert list(csv.columns) == list(CSV_COLUMNS)
     assert set(csv["method"]) == {"none", "maw"} and set(csv["pruning_pct"]) == {0, 10}
     assert set(csv["metric"]) == {"acc", "acc_norm"} and (csv["n_samples"] == 2).all()
-    assert csv["value"].dtype == float and csv["stderr"].notna().all() and (csv["data_source"] == "offline").all()
+    assert (
+        csv["value"].dtype == float
+        and csv["stderr"].notna().all()
+        and (csv["data_source"] == "offline").all()
+    )
     maw = csv[csv["method"] == "maw"]
     assert (maw["intermediate_size"] == 1536 - 153).all() and (maw["num_fewshot"] == 0).all()
     saved = json.loads((tmp_path / "r.json").read_text())
@@ -298,7 +367,17 @@ def test_consolidated_csv_and_json_schema(piqa_run, tmp_path):
     for key in ("identity", "pruning", "metrics", "lm_eval", "provenance", "run"):
         assert key in run
     ident = run["identity"]
-    for key in ("model", "dtype", "prune", "task", "num_fewshot", "limit", "chat_template", "data_source", "versions"):
+    for key in (
+        "model",
+        "dtype",
+        "prune",
+        "task",
+        "num_fewshot",
+        "limit",
+        "chat_template",
+        "data_source",
+        "versions",
+    ):
         assert key in ident
     assert ident["versions"]["lm_eval"] and ident["task_files"]
     with pytest.raises(UserError, match="no evaluation checkpoints"):
@@ -316,9 +395,19 @@ def test_consolidation_keeps_the_newest_run_of_an_experiment(piqa_run, tmp_path)
     store = CheckpointStore(out / "checkpoints")
     rec = next(r for r in store.records() if r["result"]["pruning"]["method"] == "maw")
     older = {**rec["identity"], "runner": -1, "versions": {**rec["identity"]["versions"], "lm_eval": "0.0.1"}}
-    store.save(older, {**rec["result"], "checkpoint": "older", "identity": older,
-                       "run": {**rec["result"]["run"], "started_at": 0}}, "maw-10pct-piqa")  # fmt: skip
+    store.save(
+        older,
+        {
+            **rec["result"],
+            "checkpoint": "older",
+            "identity": older,
+            "run": {**rec["result"]["run"], "started_at": 0},
+        },
+        "maw-10pct-piqa",
+    )
     with pytest.warns(UserWarning, match="1 checkpoints of earlier code versions"):
         table, complete = consolidate_results(out)
     assert len(complete["runs"]) == 2 and "older" not in set(table["checkpoint"])
-    assert complete["superseded"] == [{"checkpoint": "older", "task": "piqa", "superseded_by": rec["result"]["checkpoint"]}]
+    assert complete["superseded"] == [
+        {"checkpoint": "older", "task": "piqa", "superseded_by": rec["result"]["checkpoint"]}
+    ]

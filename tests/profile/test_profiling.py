@@ -17,11 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from tiny import tiny_model
-from glu_prune.profile import clocks, energy, generate, measure
+
 from glu_prune.errors import UserError
-from glu_prune.profile import consolidate_profiles
+from glu_prune.profile import clocks, consolidate_profiles, energy, generate, measure
 from glu_prune.profile.workloads import left_pad
 
 GLU_PRUNE = str(Path(sys.executable).with_name("glu-prune"))
@@ -60,7 +59,7 @@ def test_fixed_length_generation_matches_greedy_and_ignores_padding(tiny):
     gen = generate.generate_fixed(tiny, ids, mask, 6, clocks.CpuClock())
     assert gen.tokens.shape == (2, 6)  # exactly new_tokens per row, EOS or not
     assert len(gen.step_ms) == 5
-    for row, prompt in zip(gen.tokens.tolist(), prompts):
+    for row, prompt in zip(gen.tokens.tolist(), prompts, strict=False):
         assert row == greedy_reference(tiny, prompt, 6)  # KV cache + left padding change nothing
 
 
@@ -71,10 +70,11 @@ def test_ttft_below_e2e_and_real_token_counts(tiny):
     eos = {int(probe[0, 2])}  # row 0 emits "EOS" at position 2: its tokens after that do not count
     expected = generate.real_token_counts(probe, eos)
     assert expected[0] == 1 + probe[0].tolist().index(next(iter(eos)))
-    raw = measure.measure(tiny, [(ids, mask)], 8, clocks.CpuClock(), clocks.CpuPeakMemory(),
-                            energy.NoMeter(), eos, warmup=1)  # fmt: skip
+    raw = measure.measure(
+        tiny, [(ids, mask)], 8, clocks.CpuClock(), clocks.CpuPeakMemory(), energy.NoMeter(), eos, warmup=1
+    )
     m = measure.summarise(raw, 8)
-    assert all(t < e for t, e in zip(raw["ttft_ms"], raw["e2e_ms"]))
+    assert all(t < e for t, e in zip(raw["ttft_ms"], raw["e2e_ms"], strict=False))
     assert m["ttft_ms"] < m["e2e_ms"]
     assert m["generated_tokens"] == sum(expected) < m["computed_tokens"] == 16
     assert m["prompt_tokens"] == 9 and raw["padded_prompt_tokens"] == [12]  # padding is not a prompt token
@@ -209,10 +209,19 @@ class FakeTracker:
     def stop(self):
         k = self.kwh
         self.final_emissions_data = types.SimpleNamespace(
-            energy_consumed=k, cpu_energy=0.6 * k, gpu_energy=0.0, ram_energy=0.4 * k, emissions=self.kg,
-            duration=2.0, cpu_model="Fake CPU", codecarbon_version="x", cpu_power=1.0, ram_power=10.0,
-            country_iso_code=self.kwargs["country_iso_code"], country_name="Fakeland",
-        )  # fmt: skip
+            energy_consumed=k,
+            cpu_energy=0.6 * k,
+            gpu_energy=0.0,
+            ram_energy=0.4 * k,
+            emissions=self.kg,
+            duration=2.0,
+            cpu_model="Fake CPU",
+            codecarbon_version="x",
+            cpu_power=1.0,
+            ram_power=10.0,
+            country_iso_code=self.kwargs["country_iso_code"],
+            country_name="Fakeland",
+        )
         return self.kg
 
 
@@ -225,7 +234,9 @@ def test_codecarbon_energy_is_kwh_in_joules_and_emissions_stay_emissions():
     assert reading.emissions_kg_co2eq == 0.25 and reading.source == "codecarbon-estimate" and reading.estimate
     assert FakeTracker.instances[-1].kwargs["country_iso_code"] == "FRA"
     idle = energy.IdlePower(watts=100.0, seconds=1.0, source=reading.source, estimate=True, at=time.time())
-    acc = energy.account(reading, work_s=1.5, tokens=30, idle=idle, scale_to_work=True)  # window 2 s, work 1.5 s
+    acc = energy.account(
+        reading, work_s=1.5, tokens=30, idle=idle, scale_to_work=True
+    )  # window 2 s, work 1.5 s
     assert acc["energy_raw_j"] == 2700.0 and acc["energy_j"] == 2550.0 and acc["energy_j_per_token"] == 85.0
     assert acc["emissions_kg_co2eq"] == 0.1875 and acc["emissions_country"] == "FRA"
     assert 0.25 not in acc.values() and 0.1875 not in {acc["energy_j"], acc["energy_raw_j"]}
@@ -257,12 +268,24 @@ def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path,
 
     monkeypatch.setattr(energy, "_default_tracker", FakeTracker)
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(levels=(0, 30, 60), workloads=("ifeval",), batch_sizes=(1, 2), batches=1, new_tokens=3,
-                        repeats=3, warmup=0, energy="codecarbon", idle_seconds=0.01, order="interleaved")  # fmt: skip
+    cfg = ProfileConfig(
+        levels=(0, 30, 60),
+        workloads=("ifeval",),
+        batch_sizes=(1, 2),
+        batches=1,
+        new_tokens=3,
+        repeats=3,
+        warmup=0,
+        energy="codecarbon",
+        idle_seconds=0.01,
+        order="interleaved",
+    )
     records = run_carbon_profiling(spec, cfg, tmp_path / "out")
     assert len(records) == 6 and all(r["status"] == "complete" for r in records)
     orders = [tuple(o["levels_in_order"]) for o in records[0]["order_positions"]]
-    assert all(sorted(o) == [0.0, 30.0, 60.0] for o in orders) and len(set(orders)) > 1  # reshuffled per repeat
+    assert (
+        all(sorted(o) == [0.0, 30.0, 60.0] for o in orders) and len(set(orders)) > 1
+    )  # reshuffled per repeat
     for r in records:
         assert r["energy_source"] == "codecarbon-estimate" and r["energy_estimate"] is True
         assert r["emissions_kg_co2eq"] is not None and r["emissions_country"] == "USA"
@@ -271,11 +294,16 @@ def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path,
         assert r["tpot_ms"] > 0 and r["ttft_ms"] < r["e2e_ms"]
     base = {(r["workload"], r["batch_size"]): r for r in records if r["pruning_pct"] == 0}
     for r in records:
-        assert r["measured_speedup"] == pytest.approx(base[(r["workload"], r["batch_size"])]["tpot_ms"] / r["tpot_ms"])
+        assert r["measured_speedup"] == pytest.approx(
+            base[(r["workload"], r["batch_size"])]["tpot_ms"] / r["tpot_ms"]
+        )
         if r["pruning_pct"]:
             assert r["ideal_speedup"] > 1 and r["intermediate_size"] < 384
     files = sorted(p.name for p in (tmp_path / "out").glob("*_profile_*"))
-    assert files == ["tiny-llama-random-weights_profile_complete.json", "tiny-llama-random-weights_profile_results.csv"]
+    assert files == [
+        "tiny-llama-random-weights_profile_complete.json",
+        "tiny-llama-random-weights_profile_results.csv",
+    ]
     complete = json.loads((tmp_path / "out" / files[0]).read_text())
     assert complete["runs"][0]["provenance"]["hardware"]["cpu_cores"] == os.cpu_count()
     assert len(complete["measurements"]) == 18
@@ -289,8 +317,17 @@ def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
         ProfileConfig(levels=(0, 0), workloads=("nope",), new_tokens=1, energy="joulemeter")
     assert all(s in str(err.value) for s in ("distinct", "nope", "--new-tokens", "--energy"))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(levels=(0, 50), workloads=("ifeval",), batch_sizes=(1,), batches=1, new_tokens=2,
-                        repeats=1, warmup=0, energy="none", order="shuffled")  # fmt: skip
+    cfg = ProfileConfig(
+        levels=(0, 50),
+        workloads=("ifeval",),
+        batch_sizes=(1,),
+        batches=1,
+        new_tokens=2,
+        repeats=1,
+        warmup=0,
+        energy="none",
+        order="shuffled",
+    )
     records = run_carbon_profiling(spec, cfg, tmp_path / "out")
     assert {r["order"] for r in records} == {"shuffled"}
     assert records[0]["order_positions"][0]["mode"] == "shuffled"
@@ -327,11 +364,25 @@ def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
     from glu_prune.models import ModelSpec
     from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
-    saved = {"model": "tiny-llama", "method": "maw", "pruning_pct": 40.0, "divisor": None, "intermediate_size": 384}
+    saved = {
+        "model": "tiny-llama",
+        "method": "maw",
+        "pruning_pct": 40.0,
+        "divisor": None,
+        "intermediate_size": 384,
+    }
     (tiny_dir / "pruning.json").write_text(json.dumps(saved))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(levels=(0, 40), workloads=("ifeval",), batch_sizes=(1,), batches=1, new_tokens=2, repeats=1,
-                        warmup=0, energy="none")  # fmt: skip
+    cfg = ProfileConfig(
+        levels=(0, 40),
+        workloads=("ifeval",),
+        batch_sizes=(1,),
+        batches=1,
+        new_tokens=2,
+        repeats=1,
+        warmup=0,
+        energy="none",
+    )
     with pytest.raises(UserError, match="already pruned.*--levels 0"):
         run_carbon_profiling(spec, cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before anything loads or is written
@@ -345,8 +396,16 @@ def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypa
     from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(levels=(0,), workloads=("ifeval",), batch_sizes=(1, 2), batches=1, new_tokens=2, repeats=1,
-                        warmup=0, energy="none")  # fmt: skip
+    cfg = ProfileConfig(
+        levels=(0,),
+        workloads=("ifeval",),
+        batch_sizes=(1, 2),
+        batches=1,
+        new_tokens=2,
+        repeats=1,
+        warmup=0,
+        energy="none",
+    )
 
     def run_record(out):
         [path] = (out / "runs").glob("*.json")
@@ -369,13 +428,15 @@ def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         run_carbon_profiling(spec, cfg, tmp_path / "stopped")
     run = run_record(tmp_path / "stopped")
-    assert run["status"].startswith("interrupted by KeyboardInterrupt: 0 of 2 pending measurements done; 2 not run (")
+    assert run["status"].startswith(
+        "interrupted by KeyboardInterrupt: 0 of 2 pending measurements done; 2 not run ("
+    )
     assert len(run["not_run"]) == 2 and run["failed"] == []
 
 
 def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatch):
-    from glu_prune.profile import workloads
     from glu_prune.models import load_tokenizer
+    from glu_prune.profile import workloads
 
     a, b = workloads.sample_prompts("mmlu", 4, seed=0), workloads.sample_prompts("mmlu", 4, seed=1)
     assert a == workloads.sample_prompts("mmlu", 4, seed=0) and a != b
@@ -391,7 +452,11 @@ def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatc
     assert pt.chat_template
     ids = workloads.encode(a[:1], pt)[0]
     text = pt.tokenizer.decode(ids)
-    assert text.startswith("<|im_start|>system") and a[0].text in text and text.endswith("<|im_start|>assistant\n")
+    assert (
+        text.startswith("<|im_start|>system")
+        and a[0].text in text
+        and text.endswith("<|im_start|>assistant\n")
+    )
 
     def broken():
         raise FileNotFoundError("data file gone")
@@ -409,11 +474,33 @@ def test_cli_resume_after_sigkill(tiny_dir, tmp_path):
     from tiny import tiny_config
 
     big = tmp_path / "slow-llama"  # big enough that the run outlives its first checkpoint
-    tiny_config("llama", vocab_size=49152, hidden_size=256, intermediate_size=768, num_hidden_layers=4).save_pretrained(big)
+    tiny_config(
+        "llama", vocab_size=49152, hidden_size=256, intermediate_size=768, num_hidden_layers=4
+    ).save_pretrained(big)
     out = tmp_path / "out"
-    cmd = [GLU_PRUNE, "profile", "--model", str(big), "--random-weights", "--levels", "0,50", "--workloads", "ifeval",
-           "--batch-size", "1", "--batches", "1", "--new-tokens", "24", "--repeats", "4", "--energy", "none",
-           "--out", str(out)]  # fmt: skip
+    cmd = [
+        GLU_PRUNE,
+        "profile",
+        "--model",
+        str(big),
+        "--random-weights",
+        "--levels",
+        "0,50",
+        "--workloads",
+        "ifeval",
+        "--batch-size",
+        "1",
+        "--batches",
+        "1",
+        "--new-tokens",
+        "24",
+        "--repeats",
+        "4",
+        "--energy",
+        "none",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     ckpt = out / "checkpoints"
@@ -430,7 +517,9 @@ def test_cli_resume_after_sigkill(tiny_dir, tmp_path):
     after = {p.name: json.loads(p.read_text())["saved_at"] for p in ckpt.glob("*.json")}
     assert len(after) == 8 and all(after[k] == v for k, v in first.items())  # finished work reused
     assert not (ckpt / "damaged").exists()
-    required = ("model method pruning_pct intermediate_size expansion_ratio workload batch_size new_tokens ttft_ms "
-                "tpot_ms e2e_ms tokens_per_s peak_memory_bytes energy_j energy_source ideal_speedup measured_speedup")
+    required = (
+        "model method pruning_pct intermediate_size expansion_ratio workload batch_size new_tokens ttft_ms "
+        "tpot_ms e2e_ms tokens_per_s peak_memory_bytes energy_j energy_source ideal_speedup measured_speedup"
+    )
     assert len(records) == 2 and all(k in r for r in records for k in required.split())
     assert {r["method"] for r in records} == {"none", "maw"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tiny import tiny_config, tiny_model
 
-from glu_prune.prune.architecture import architecture_table, largest_pow2_divisor
 from glu_prune.models import load_config
 from glu_prune.prune import PruneConfig, prune
+from glu_prune.prune.architecture import architecture_table, largest_pow2_divisor
 
 # The published counts (../shared/reference/anchor-results.md): level -> (width, 1B, 3B)
 ANCHOR = {
@@ -21,8 +21,10 @@ ANCHOR = {
 }
 
 
-@pytest.mark.parametrize("name,column", [("llama-3.2-1b", 1), ("llama-3.2-3b", 2),
-                                         ("llama-3.2-1b-instruct", 1), ("llama-3.2-3b-instruct", 2)])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,column",
+    [("llama-3.2-1b", 1), ("llama-3.2-3b", 2), ("llama-3.2-1b-instruct", 1), ("llama-3.2-3b-instruct", 2)],
+)
 def test_llama_counts_match_the_published_table(name, column):
     table = architecture_table(name, load_config(name))
     assert [r["pruning_pct"] for r in table] == list(ANCHOR)
@@ -54,7 +56,9 @@ def test_table_equals_counting_a_really_pruned_model(model_type, divisor):
     table = architecture_table(model_type, tiny_config(model_type), levels=(25, 50), divisor=divisor)
     for row in table:
         model = tiny_model(model_type)
-        record = prune(model, PruneConfig("maw", pct=row["pruning_pct"], divisor=divisor), progress=False).to_dict()
+        record = prune(
+            model, PruneConfig("maw", pct=row["pruning_pct"], divisor=divisor), progress=False
+        ).to_dict()
         assert record["intermediate_size"] == row["intermediate_size"]
         assert record["parameters_after"] == row["total_parameters"]
 
@@ -62,9 +66,14 @@ def test_table_equals_counting_a_really_pruned_model(model_type, divisor):
 def test_mlp_bias_is_counted():
     table = architecture_table("llama", tiny_config("llama", mlp_bias=True), levels=(0, 50))
     model = tiny_model("llama", mlp_bias=True)
-    assert prune(model, PruneConfig("maw", pct=50), progress=False).parameters_after == table[1]["total_parameters"]
+    assert (
+        prune(model, PruneConfig("maw", pct=50), progress=False).parameters_after
+        == table[1]["total_parameters"]
+    )
 
 
-@pytest.mark.parametrize("n,expected", [(8192, 256), (7373, 1), (4916, 4), (896, 128), (3200, 128), (1536, 256)])
+@pytest.mark.parametrize(
+    "n,expected", [(8192, 256), (7373, 1), (4916, 4), (896, 128), (3200, 128), (1536, 256)]
+)
 def test_largest_pow2_divisor(n, expected):
     assert largest_pow2_divisor(n) == expected

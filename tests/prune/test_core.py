@@ -10,9 +10,8 @@ import torch
 from tiny import tiny_model
 
 from glu_prune.errors import UserError
-from glu_prune.prune import save_pruned
 from glu_prune.models import glu_mlps
-from glu_prune.prune import PruneConfig, PruningRecord, kept_width, prune
+from glu_prune.prune import PruneConfig, PruningRecord, kept_width, prune, save_pruned
 
 
 def mlp_weights(model):
@@ -21,7 +20,7 @@ def mlp_weights(model):
 
 def assert_same_weights(a, b):
     for wa, wb in zip(mlp_weights(a), mlp_weights(b), strict=True):
-        for x, y in zip(wa, wb):
+        for x, y in zip(wa, wb, strict=False):
             assert x.shape == y.shape
             assert torch.equal(x, y)
 
@@ -41,7 +40,9 @@ def test_embedded_maw_shapes_config_and_equality_with_optipfair(embedded):
     model, tok = embedded
     reference = copy.deepcopy(model)
     record = prune(model, PruneConfig("maw", pct=40), tok, progress=False).to_dict()
-    optipfair.prune_model(reference, neuron_selection_method="MAW", pruning_percentage=40, show_progress=False)
+    optipfair.prune_model(
+        reference, neuron_selection_method="MAW", pruning_percentage=40, show_progress=False
+    )
 
     assert record["original_intermediate_size"] == 1536
     assert record["intermediate_size"] == 1536 - int(0.4 * 1536) == 922
@@ -65,7 +66,11 @@ def test_embedded_static_methods_equal_optipfair_with_divisor(embedded, method, 
     reference = copy.deepcopy(model)
     prune(model, PruneConfig(method, pct=30, divisor=64), tok, progress=False)
     optipfair.prune_model(
-        reference, neuron_selection_method=opf, pruning_percentage=30, expansion_divisor=64, show_progress=False
+        reference,
+        neuron_selection_method=opf,
+        pruning_percentage=30,
+        expansion_divisor=64,
+        show_progress=False,
     )
     assert model.config.intermediate_size == 1024  # 1536 - 460 = 1076, rounded down to 64s
     assert_same_weights(model, reference)
@@ -78,8 +83,13 @@ def test_embedded_expansion_ratio_equals_optipfair(embedded):
     model, tok = embedded
     reference = copy.deepcopy(model)
     record = prune(model, PruneConfig("maw", expansion_ratio=2.0), tok, progress=False).to_dict()
-    optipfair.prune_model(reference, neuron_selection_method="MAW", pruning_percentage=None,
-                          expansion_rate=200, show_progress=False)  # fmt: skip
+    optipfair.prune_model(
+        reference,
+        neuron_selection_method="MAW",
+        pruning_percentage=None,
+        expansion_rate=200,
+        show_progress=False,
+    )
     assert record["intermediate_size"] == 1152 and record["expansion_ratio"] == 2.0
     assert_same_weights(model, reference)
 
@@ -128,8 +138,13 @@ def test_data_optipfair_equals_optipfair_data_driven_mode(embedded):
     cfg = PruneConfig("data-optipfair", pct=25, calibration_samples=8, calibration_seq_len=64, seed=3)
     record = prune(model, cfg, tok, progress=False).to_dict()
     batches = [{"input_ids": ids} for ids in calibration_batches(tok, 8, 64, seed=3)]
-    optipfair.prune_model(reference, neuron_selection_method="MAW", pruning_percentage=25,
-                          dataloader=batches, show_progress=False)  # fmt: skip
+    optipfair.prune_model(
+        reference,
+        neuron_selection_method="MAW",
+        pruning_percentage=25,
+        dataloader=batches,
+        show_progress=False,
+    )
     assert record["calibration_samples"] == 8 and "calibration_source" in record
     assert_same_weights(model, reference)
 
@@ -138,11 +153,17 @@ def test_data_optipfair_equals_optipfair_data_driven_mode(embedded):
 def test_data_method_uses_activations(embedded):
     model, tok = embedded
     static = copy.deepcopy(model)
-    prune(model, PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=192), tok, progress=False)
+    prune(
+        model,
+        PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=192),
+        tok,
+        progress=False,
+    )
     prune(static, PruneConfig("maw", pct=25), tok, progress=False)
     assert model.config.intermediate_size == static.config.intermediate_size
     differs = [
-        not torch.equal(a.gate_proj.weight, b.gate_proj.weight) for a, b in zip(glu_mlps(model), glu_mlps(static))
+        not torch.equal(a.gate_proj.weight, b.gate_proj.weight)
+        for a, b in zip(glu_mlps(model), glu_mlps(static), strict=False)
     ]
     assert any(differs)
 
@@ -178,7 +199,9 @@ def test_saved_dir_and_results_get_ordinary_permissions(tmp_path):
     old = os.umask(0o022)
     try:
         model = tiny_model("llama")
-        out = save_pruned(model, None, prune(model, PruneConfig("maw", pct=50), progress=False).to_dict(), tmp_path / "m")
+        out = save_pruned(
+            model, None, prune(model, PruneConfig("maw", pct=50), progress=False).to_dict(), tmp_path / "m"
+        )
         table = atomic_write_text(tmp_path / "results.csv", "a,b\n")
     finally:
         os.umask(old)
@@ -211,9 +234,17 @@ def test_non_glu_model_is_refused():
 
 @pytest.mark.parametrize(
     "width,pct,divisor,expected",
-    [(8192, 10, None, 7373), (8192, 40, None, 4916), (8192, 50, None, 4096), (8192, 60, None, 3277),
-     (8192, 10, 128, 7296), (8192, 10, 256, 7168), (1536, 40, 128, 896), (1536, 99.99, None, 1)],
-)  # fmt: skip
+    [
+        (8192, 10, None, 7373),
+        (8192, 40, None, 4916),
+        (8192, 50, None, 4096),
+        (8192, 60, None, 3277),
+        (8192, 10, 128, 7296),
+        (8192, 10, 256, 7168),
+        (1536, 40, 128, 896),
+        (1536, 99.99, None, 1),
+    ],
+)
 def test_kept_width(width, pct, divisor, expected):
     assert kept_width(width, pct, divisor) == expected
 
@@ -225,12 +256,19 @@ def test_divisor_that_removes_nothing_is_refused():
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"pct": 0}, "strictly between"), ({"pct": 100}, "strictly between"), ({"pct": -3}, "strictly between"),
-     ({"pct": float("nan")}, "strictly between"), ({}, "exactly one"),
-     ({"pct": 10, "expansion_ratio": 2.0}, "exactly one"), ({"pct": 10, "method": "magic"}, "unknown method"),
-     ({"pct": 10, "divisor": 100}, "divisor"), ({"expansion_ratio": -1.0}, "positive"),
-     ({"pct": 10, "layers": (1, 1)}, "distinct")],
-)  # fmt: skip
+    [
+        ({"pct": 0}, "strictly between"),
+        ({"pct": 100}, "strictly between"),
+        ({"pct": -3}, "strictly between"),
+        ({"pct": float("nan")}, "strictly between"),
+        ({}, "exactly one"),
+        ({"pct": 10, "expansion_ratio": 2.0}, "exactly one"),
+        ({"pct": 10, "method": "magic"}, "unknown method"),
+        ({"pct": 10, "divisor": 100}, "divisor"),
+        ({"expansion_ratio": -1.0}, "positive"),
+        ({"pct": 10, "layers": (1, 1)}, "distinct"),
+    ],
+)
 def test_prune_config_validation(kwargs, match):
     with pytest.raises(UserError, match=match):
         PruneConfig(**kwargs)
@@ -273,7 +311,12 @@ def test_least_squares_refit_beats_plain_slicing_on_calibration_activations():
 def test_refit_needs_enough_calibration_tokens(embedded):
     model, tok = embedded
     with pytest.raises(UserError, match="at least as many calibration tokens"):
-        prune(model, PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=64), tok, progress=False)
+        prune(
+            model,
+            PruneConfig("data", pct=25, calibration_samples=8, calibration_seq_len=64),
+            tok,
+            progress=False,
+        )
 
 
 @pytest.mark.slow

@@ -12,14 +12,21 @@ import math
 import pandas as pd
 import pytest
 
-from glu_prune.report import (
-    PRIMARY_METRICS, Thresholds, decision_matrix, group_of, group_retention, load_results,
-    normalise_to_baseline, performance_summary, ratio_with_stderr,
-)  # fmt: skip
 from glu_prune.cli import main
-from glu_prune.report.metrics import NO_STDERR
 from glu_prune.errors import UserError
 from glu_prune.evaluate import CSV_COLUMNS
+from glu_prune.report import (
+    PRIMARY_METRICS,
+    Thresholds,
+    decision_matrix,
+    group_of,
+    group_retention,
+    load_results,
+    normalise_to_baseline,
+    performance_summary,
+    ratio_with_stderr,
+)
+from glu_prune.report.metrics import NO_STDERR
 
 MODEL, HW = "fixture-model", {"cpu": "Fixture CPU", "cpu_cores": 2, "gpus": []}
 CONFIGS = {  # (method, pct) -> (intermediate_size, expansion_ratio)
@@ -30,21 +37,48 @@ CONFIGS = {  # (method, pct) -> (intermediate_size, expansion_ratio)
 }
 # (task, subtask, metric, filter, fewshot) -> {(method, pct): (value, stderr)}
 SCORES = {
-    ("piqa", "piqa", "acc_norm", "none", 0): {("none", 0.0): (0.6, 0.03), ("maw", 20.0): (0.6, 0.03),
-                                             ("maw", 40.0): (0.54, 0.03), ("vow", 40.0): (0.48, 0.03)},
+    ("piqa", "piqa", "acc_norm", "none", 0): {
+        ("none", 0.0): (0.6, 0.03),
+        ("maw", 20.0): (0.6, 0.03),
+        ("maw", 40.0): (0.54, 0.03),
+        ("vow", 40.0): (0.48, 0.03),
+    },
     ("piqa", "piqa", "acc", "none", 0): {("none", 0.0): (0.58, 0.03), ("maw", 40.0): (0.55, 0.03)},
-    ("arc_challenge", "arc_challenge", "acc_norm", "none", 0): {("none", 0.0): (0.3, 0.04), ("maw", 20.0): (0.3, 0.04),
-                                                               ("maw", 40.0): (0.27, 0.04), ("vow", 40.0): (0.3, 0.04)},
+    ("arc_challenge", "arc_challenge", "acc_norm", "none", 0): {
+        ("none", 0.0): (0.3, 0.04),
+        ("maw", 20.0): (0.3, 0.04),
+        ("maw", 40.0): (0.27, 0.04),
+        ("vow", 40.0): (0.3, 0.04),
+    },
     ("wikipedia_ppl", "wikipedia_ppl", "word_perplexity", "none", 0): {
-        ("none", 0.0): (20.0, None), ("maw", 20.0): (20.0, None), ("maw", 40.0): (40.0, None), ("vow", 40.0): (80.0, None)},
-    ("mmlu", "mmlu", "acc", "none", 5): {("none", 0.0): (0.4, 0.02), ("maw", 20.0): (0.4, 0.02),
-                                        ("maw", 40.0): (0.3, 0.02), ("vow", 40.0): (0.28, 0.02)},
+        ("none", 0.0): (20.0, None),
+        ("maw", 20.0): (20.0, None),
+        ("maw", 40.0): (40.0, None),
+        ("vow", 40.0): (80.0, None),
+    },
+    ("mmlu", "mmlu", "acc", "none", 5): {
+        ("none", 0.0): (0.4, 0.02),
+        ("maw", 20.0): (0.4, 0.02),
+        ("maw", 40.0): (0.3, 0.02),
+        ("vow", 40.0): (0.28, 0.02),
+    },
     ("mmlu", "mmlu_stem", "acc", "none", 5): {("none", 0.0): (0.35, 0.03), ("maw", 40.0): (0.1, 0.03)},
     ("ifeval", "ifeval", "prompt_level_strict_acc", "none", 0): {
-        ("none", 0.0): (0.2, 0.02), ("maw", 20.0): (0.2, 0.02), ("maw", 40.0): (0.22, 0.02), ("vow", 40.0): (0.2, 0.02)},
+        ("none", 0.0): (0.2, 0.02),
+        ("maw", 20.0): (0.2, 0.02),
+        ("maw", 40.0): (0.22, 0.02),
+        ("vow", 40.0): (0.2, 0.02),
+    },
     ("gsm8k", "gsm8k", "exact_match", "flexible-extract", 5): {
-        ("none", 0.0): (0.05, 0.01), ("maw", 20.0): (0.05, 0.01), ("maw", 40.0): (0.02, 0.01), ("vow", 40.0): (0.01, 0.01)},
-    ("gsm8k", "gsm8k", "exact_match", "strict-match", 5): {("none", 0.0): (0.0, 0.0), ("maw", 40.0): (0.0, 0.0)},
+        ("none", 0.0): (0.05, 0.01),
+        ("maw", 20.0): (0.05, 0.01),
+        ("maw", 40.0): (0.02, 0.01),
+        ("vow", 40.0): (0.01, 0.01),
+    },
+    ("gsm8k", "gsm8k", "exact_match", "strict-match", 5): {
+        ("none", 0.0): (0.0, 0.0),
+        ("maw", 40.0): (0.0, 0.0),
+    },
     # 5-shot arc for the pruned model only: there is no baseline with the same settings
     ("arc_challenge", "arc_challenge", "acc_norm", "none", 5): {("maw", 40.0): (0.31, 0.04)},
 }
@@ -57,14 +91,33 @@ def eval_rows():
     for (task, subtask, metric, flt, shots), by_cfg in SCORES.items():
         for (method, pct), (value, se) in by_cfg.items():
             size, ratio = CONFIGS[(method, pct)]
-            rows.append({
-                "model": MODEL, "method": method, "pruning_pct": pct, "effective_pruning_pct": pct, "divisor": None,
-                "seed": None, "intermediate_size": size, "expansion_ratio": ratio, "parameters": 1000 + size,
-                "task": task, "subtask": subtask, "metric": metric, "filter": flt, "value": value, "stderr": se,
-                "higher_is_better": HIGHER.get(metric, True), "n_samples": N.get(subtask, LIMIT), "num_fewshot": shots,
-                "limit": LIMIT, "limit_per_subtask": LIMIT, "chat_template": False, "data_source": "offline",
-                "checkpoint": f"ck-{method}-{pct:g}-{task}-{shots}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": MODEL,
+                    "method": method,
+                    "pruning_pct": pct,
+                    "effective_pruning_pct": pct,
+                    "divisor": None,
+                    "seed": None,
+                    "intermediate_size": size,
+                    "expansion_ratio": ratio,
+                    "parameters": 1000 + size,
+                    "task": task,
+                    "subtask": subtask,
+                    "metric": metric,
+                    "filter": flt,
+                    "value": value,
+                    "stderr": se,
+                    "higher_is_better": HIGHER.get(metric, True),
+                    "n_samples": N.get(subtask, LIMIT),
+                    "num_fewshot": shots,
+                    "limit": LIMIT,
+                    "limit_per_subtask": LIMIT,
+                    "chat_template": False,
+                    "data_source": "offline",
+                    "checkpoint": f"ck-{method}-{pct:g}-{task}-{shots}",
+                }
+            )
     return rows
 
 
@@ -72,8 +125,10 @@ def write_eval(directory, rows=None):
     rows = eval_rows() if rows is None else rows
     directory.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=list(CSV_COLUMNS)).to_csv(directory / "results.csv", index=False)
-    runs = [{"checkpoint": c, "provenance": {"hardware": HW, "project": {"commit": "0123456789abcdef"}}}
-            for c in sorted({r["checkpoint"] for r in rows})]  # fmt: skip
+    runs = [
+        {"checkpoint": c, "provenance": {"hardware": HW, "project": {"commit": "0123456789abcdef"}}}
+        for c in sorted({r["checkpoint"] for r in rows})
+    ]
     (directory / "complete.json").write_text(json.dumps({"runs": runs}))
 
 
@@ -83,24 +138,53 @@ def profile_rows():
         for workload in ("hellaswag", "mmlu"):
             for batch in (1, 8):
                 tpot, ttft = (10.0, 50.0) if pct == 0 else (8.0, 45.0)
-                tps = batch * 1000 / tpot  # computed tokens; the unpruned model stops at EOS halfway (real tokens)
+                tps = (
+                    batch * 1000 / tpot
+                )  # computed tokens; the unpruned model stops at EOS halfway (real tokens)
                 real = 0.5 if pct == 0 else 1.0
-                rows.append({
-                    "model": MODEL, "random_weights": False, "dtype": "float32", "device": "cpu",
-                    "hardware": "CPU: Fixture CPU (2 cores)", "method": "none" if pct == 0 else "maw", "prune_method": "maw",
-                    "divisor": None, "pruning_pct": pct, "intermediate_size": size, "expansion_ratio": ratio,
-                    "workload": workload, "batch_size": batch, "new_tokens": 32, "repeats": 3, "ttft_ms": ttft,
-                    "ttft_ms_min": ttft - 1, "ttft_ms_max": ttft + 1, "tpot_ms": tpot, "tpot_ms_min": tpot - 0.5,
-                    "tpot_ms_max": tpot + 0.5, "e2e_ms": ttft + 31 * tpot, "fixed_length_tokens_per_s": tps,
-                    "fixed_length_tokens_per_s_min": tps * 0.95, "fixed_length_tokens_per_s_max": tps * 1.05,
-                    "tokens_per_s": tps * real, "peak_memory_bytes": 1000 if pct == 0 else 800,
-                    "model_bytes": 600 if pct == 0 else 458, "energy_j": 16.0 if pct == 0 else 12.8,
-                    "energy_j_per_computed_token": 0.5 if pct == 0 else 0.4,
-                    "energy_j_per_token": (0.5 if pct == 0 else 0.4) / real, "energy_source": "codecarbon-estimate",
-                    "energy_estimate": True, "ideal_speedup": 1.0 if pct == 0 else 600 / 458,
-                    "ideal_speedup_prefill_flops": 1.0 if pct == 0 else 1.2, "measured_speedup": 10.0 / tpot,
-                    "measured_speedup_ttft": 50.0 / ttft, "loadavg_1m_max": 1.5, "status": "complete",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "model": MODEL,
+                        "random_weights": False,
+                        "dtype": "float32",
+                        "device": "cpu",
+                        "hardware": "CPU: Fixture CPU (2 cores)",
+                        "method": "none" if pct == 0 else "maw",
+                        "prune_method": "maw",
+                        "divisor": None,
+                        "pruning_pct": pct,
+                        "intermediate_size": size,
+                        "expansion_ratio": ratio,
+                        "workload": workload,
+                        "batch_size": batch,
+                        "new_tokens": 32,
+                        "repeats": 3,
+                        "ttft_ms": ttft,
+                        "ttft_ms_min": ttft - 1,
+                        "ttft_ms_max": ttft + 1,
+                        "tpot_ms": tpot,
+                        "tpot_ms_min": tpot - 0.5,
+                        "tpot_ms_max": tpot + 0.5,
+                        "e2e_ms": ttft + 31 * tpot,
+                        "fixed_length_tokens_per_s": tps,
+                        "fixed_length_tokens_per_s_min": tps * 0.95,
+                        "fixed_length_tokens_per_s_max": tps * 1.05,
+                        "tokens_per_s": tps * real,
+                        "peak_memory_bytes": 1000 if pct == 0 else 800,
+                        "model_bytes": 600 if pct == 0 else 458,
+                        "energy_j": 16.0 if pct == 0 else 12.8,
+                        "energy_j_per_computed_token": 0.5 if pct == 0 else 0.4,
+                        "energy_j_per_token": (0.5 if pct == 0 else 0.4) / real,
+                        "energy_source": "codecarbon-estimate",
+                        "energy_estimate": True,
+                        "ideal_speedup": 1.0 if pct == 0 else 600 / 458,
+                        "ideal_speedup_prefill_flops": 1.0 if pct == 0 else 1.2,
+                        "measured_speedup": 10.0 / tpot,
+                        "measured_speedup_ttft": 50.0 / ttft,
+                        "loadavg_1m_max": 1.5,
+                        "status": "complete",
+                    }
+                )
     return rows
 
 
@@ -110,8 +194,13 @@ def write_profiles(directory):
 
 
 def row(table, method, pct, task, metric, flt="none", shots=None):
-    sel = table[(table["method"] == method) & (table["pruning_pct"] == pct) & (table["task"] == task)
-                & (table["metric"] == metric) & (table["filter"] == flt)]  # fmt: skip
+    sel = table[
+        (table["method"] == method)
+        & (table["pruning_pct"] == pct)
+        & (table["task"] == task)
+        & (table["metric"] == metric)
+        & (table["filter"] == flt)
+    ]
     if shots is not None:
         sel = sel[sel["num_fewshot"] == shots]
     assert len(sel) == 1, sel
@@ -137,8 +226,20 @@ def test_primary_metrics_match_lm_eval_yamls():
 
     import lm_eval
 
-    folders = ("wikitext", "lambada", "mmlu/default", "arc", "hellaswag", "winogrande", "piqa", "super_glue/boolq",
-               "truthfulqa", "gsm8k", "ifeval", "leaderboard/musr")  # fmt: skip
+    folders = (
+        "wikitext",
+        "lambada",
+        "mmlu/default",
+        "arc",
+        "hellaswag",
+        "winogrande",
+        "piqa",
+        "super_glue/boolq",
+        "truthfulqa",
+        "gsm8k",
+        "ifeval",
+        "leaderboard/musr",
+    )
     roots = [Path(lm_eval.__file__).parent / "tasks" / f for f in folders]
     roots.append(Path(__file__).parents[1] / "src" / "glu_prune" / "tasks")
     text = "\n".join(p.read_text(errors="ignore") for root in roots for p in root.rglob("*yaml*"))
@@ -163,20 +264,30 @@ def test_normalise_like_with_like(tmp_path):
     assert "acc" not in set(table.loc[table["task"] == "piqa", "metric"])  # piqa's primary metric is acc_norm
     # lower is better: inverted, so 20 -> 40 is 0.5; no stderr from lm-eval -> NaN and said so
     ppl = row(table, "maw", 40.0, "wikipedia_ppl", "word_perplexity")
-    assert ppl["normalised"] == pytest.approx(0.5) and math.isnan(ppl["normalised_stderr"]) and ppl["note"] == NO_STDERR
+    assert (
+        ppl["normalised"] == pytest.approx(0.5)
+        and math.isnan(ppl["normalised_stderr"])
+        and ppl["note"] == NO_STDERR
+    )
     assert ppl["delta"] == pytest.approx(-20.0)
     # a 5-shot pruned row is not compared with the 0-shot baseline
     five = row(table, "maw", 40.0, "arc_challenge", "acc_norm", shots=5)
     assert math.isnan(five["normalised"]) and "same settings" in five["note"]
     # baseline scored 0: the ratio is undefined, the delta is not
     strict = row(table, "maw", 40.0, "gsm8k", "exact_match", "strict-match")
-    assert math.isnan(strict["normalised"]) and strict["delta"] == 0.0 and "baseline scored 0" in strict["note"]
+    assert (
+        math.isnan(strict["normalised"]) and strict["delta"] == 0.0 and "baseline scored 0" in strict["note"]
+    )
     base = row(table, "none", 0.0, "mmlu", "acc")
     assert base["normalised"] == 1.0 and base["normalised_stderr"] == 0.0
     assert set(table["subtask"]) == set(table["task"])  # subtasks are not the task's numbers
     assert (table["hardware"] == "CPU: Fixture CPU (2 cores)").all()
     # an offline baseline never normalises hub results
-    hub = [dict(r, data_source="hub", checkpoint=r["checkpoint"] + "-hub") for r in eval_rows() if r["method"] != "none"]
+    hub = [
+        dict(r, data_source="hub", checkpoint=r["checkpoint"] + "-hub")
+        for r in eval_rows()
+        if r["method"] != "none"
+    ]
     both = normalise_to_baseline(pd.DataFrame(eval_rows() + hub))
     assert both.loc[both["data_source"] == "hub", "normalised"].isna().all()
 
@@ -190,8 +301,12 @@ def test_ambiguous_baseline_is_an_error():
 
 def test_group_retention_by_hand():
     g = group_retention(normalise_to_baseline(pd.DataFrame(eval_rows())))
-    pick = lambda method, group: g[(g["method"] == method) & (g["pruning_pct"] == 40.0) & (g["group"] == group)].iloc[0]  # noqa: E731
-    frag = pick("maw", "fragile")  # mmlu 0.75, wikipedia_ppl 0.5, gsm8k flexible 0.4 (strict is not the headline)
+
+    def pick(method, group):
+        return g[(g["method"] == method) & (g["pruning_pct"] == 40.0) & (g["group"] == group)].iloc[0]
+
+    # mmlu 0.75, wikipedia_ppl 0.5, gsm8k flexible 0.4 (strict is not the headline)
+    frag = pick("maw", "fragile")
     assert frag["retention"] == pytest.approx((0.75 + 0.5 + 0.4) / 3) and math.isnan(frag["retention_stderr"])
     assert frag["tasks"] == "gsm8k,mmlu,wikipedia_ppl" and frag["n_tasks"] == 3
     robust = pick("maw", "robust")  # ifeval 0.22 / 0.20
@@ -200,7 +315,9 @@ def test_group_retention_by_hand():
     other = pick("maw", "other")  # piqa 0.9 and arc (0-shot) 0.9
     se_p = math.sqrt((0.03 / 0.6) ** 2 + (0.54 * 0.03 / 0.36) ** 2)
     se_a = math.sqrt((0.04 / 0.3) ** 2 + (0.27 * 0.04 / 0.09) ** 2)
-    assert other["retention"] == pytest.approx(0.9) and other["retention_stderr"] == pytest.approx(math.hypot(se_p, se_a) / 2)
+    assert other["retention"] == pytest.approx(0.9) and other["retention_stderr"] == pytest.approx(
+        math.hypot(se_p, se_a) / 2
+    )
 
 
 def test_decision_matrix(tmp_path):
@@ -220,18 +337,25 @@ def test_decision_matrix(tmp_path):
     dm = decision_matrix(rs.evaluation, rs.profiles)
     by = {(r["method"], r["pruning_pct"]): r for r in dm.to_dict("records")}
     assert set(by) == {("maw", 20.0), ("maw", 40.0), ("vow", 40.0)}
-    assert by[("maw", 40.0)]["recommendation"] == "do not upload" and "fragile retention 0.550" in by[("maw", 40.0)]["reason"]
+    assert (
+        by[("maw", 40.0)]["recommendation"] == "do not upload"
+        and "fragile retention 0.550" in by[("maw", 40.0)]["reason"]
+    )
     # speed is a property of the shapes: VOW at 40 % has the same width, so the same measured speed-up
     assert by[("vow", 40.0)]["decode_speedup"] == pytest.approx(1.25)
     assert by[("maw", 20.0)]["recommendation"] == "undecided"  # no profile of width 1229
-    assert by[("maw", 40.0)]["worst_task"] == "gsm8k" and by[("maw", 40.0)]["worst_retention"] == pytest.approx(0.4)
+    assert by[("maw", 40.0)]["worst_task"] == "gsm8k" and by[("maw", 40.0)][
+        "worst_retention"
+    ] == pytest.approx(0.4)
     assert (dm["threshold_min_retention"] == 0.9).all() and (dm["threshold_min_speedup"] == 1.1).all()
 
     loose = decision_matrix(rs.evaluation, rs.profiles, Thresholds(min_retention=0.4, z=0))
     assert loose.set_index("method").loc["maw", "recommendation"].tolist() == ["undecided", "upload"]
     wide = decision_matrix(rs.evaluation, rs.profiles, Thresholds(min_retention=1.0, z=10))
     maw40 = wide[(wide["method"] == "maw") & (wide["pruning_pct"] == 40.0)].iloc[0]
-    assert maw40["recommendation"] == "do not upload"  # fragile has no stderr: a plain fail, never 'borderline'
+    assert (
+        maw40["recommendation"] == "do not upload"
+    )  # fragile has no stderr: a plain fail, never 'borderline'
     assert "robust retention 1.100" in maw40["reason"] and "within 10 s.e." in maw40["reason"]
 
 
@@ -254,10 +378,14 @@ def test_figures_command(tmp_path, capsys):
     assert main(["figures", "--results", str(results)]) == 0
     out, err = capsys.readouterr()
     written = sorted(p.name for p in (results / "figures").glob("*.png"))
-    assert written == sorted([
-        f"capability_vs_expansion_{MODEL}_offline.png", f"capability_groups_{MODEL}_offline.png",
-        f"method_comparison_{MODEL}_offline.png", f"performance_{MODEL}_float32_CPU_Fixture_CPU_2_cores_maw.png",
-    ])  # fmt: skip
+    assert written == sorted(
+        [
+            f"capability_vs_expansion_{MODEL}_offline.png",
+            f"capability_groups_{MODEL}_offline.png",
+            f"method_comparison_{MODEL}_offline.png",
+            f"performance_{MODEL}_float32_CPU_Fixture_CPU_2_cores_maw.png",
+        ]
+    )
     assert all(is_png(results / "figures" / name) for name in written)
     assert sorted(out.split()) == sorted(str(results / "figures" / n) for n in written)
     manifest = json.loads((results / "figures" / "figures.json").read_text())
@@ -278,7 +406,9 @@ def test_figures_partial_and_missing(tmp_path, capsys):
         assert main(argv) == 2
         out, err = capsys.readouterr()
         lines = err.strip().splitlines()
-        assert out == "" and len(lines) == 1 and lines[0].startswith("glu-prune: error:") and match in lines[0], err
+        assert (
+            out == "" and len(lines) == 1 and lines[0].startswith("glu-prune: error:") and match in lines[0]
+        ), err
 
     (tmp_path / "empty").mkdir()
     one_line_error(["figures", "--results", str(tmp_path / "empty")], "no evaluation or profile results")
@@ -291,13 +421,20 @@ def test_figures_partial_and_missing(tmp_path, capsys):
 
 def test_overlapping_result_files_and_sweeps(tmp_path):
     """The study writes a sweep CSV and a comparison CSV that share the baseline (same checkpoints):
-    loaded together, every measurement counts once; figures 1-2 draw the sweeps, the methods figure the rest."""
+    loaded together, every measurement counts once; figures 1-2 draw the sweeps, the methods figure the
+    rest."""
     from glu_prune.report.figures import _sweeps
 
     rows = eval_rows()
-    sweep = rows + [dict(r, pruning_pct=10.0, checkpoint=r["checkpoint"] + "-10") for r in rows if r["method"] == "maw"
-                    and r["pruning_pct"] == 20.0]  # fmt: skip
-    for name, part in (("sweep", sweep), ("comparison", [r for r in rows if r["pruning_pct"] in (0.0, 40.0)])):
+    sweep = rows + [
+        dict(r, pruning_pct=10.0, checkpoint=r["checkpoint"] + "-10")
+        for r in rows
+        if r["method"] == "maw" and r["pruning_pct"] == 20.0
+    ]
+    for name, part in (
+        ("sweep", sweep),
+        ("comparison", [r for r in rows if r["pruning_pct"] in (0.0, 40.0)]),
+    ):
         write_eval(tmp_path / name, part)
         (tmp_path / name / "results.csv").rename(tmp_path / name / f"{name}_results.csv")
         (tmp_path / name / "complete.json").rename(tmp_path / name / f"{name}_complete.json")
@@ -321,8 +458,13 @@ def test_performance_figure_per_length_and_conflicting_profiles(tmp_path):
     assert len(rs.profiles) == len(rows)  # the same records in two files count once
     report = draw_figures(rs, tmp_path / "figs")
     assert sorted(p.name for p in report.written) == [
-        f"performance_{MODEL}_float32_CPU_Fixture_CPU_2_cores_maw_n{n}.png" for n in (32, 64)]  # fmt: skip
-    changed = [dict(r, tpot_ms=r["tpot_ms"] + 1) if r["new_tokens"] == 64 and r["pruning_pct"] else r for r in rows]
+        f"performance_{MODEL}_float32_CPU_Fixture_CPU_2_cores_maw_n{n}.png" for n in (32, 64)
+    ]
+    changed = [
+        dict(r, tpot_ms=r["tpot_ms"] + 1) if r["new_tokens"] == 64 and r["pruning_pct"] else r for r in rows
+    ]
     pd.DataFrame(changed).to_csv(tmp_path / "b" / f"{MODEL}_profile_results.csv", index=False)
-    with pytest.raises(UserError, match=r"appear more than once with different results.*a/.*b/.*differing: tpot_ms"):
+    with pytest.raises(
+        UserError, match=r"appear more than once with different results.*a/.*b/.*differing: tpot_ms"
+    ):
         load_results(tmp_path / "a", tmp_path / "b")

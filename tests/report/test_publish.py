@@ -32,20 +32,46 @@ def pruned_dir(tmp_path_factory):
 def score_rows(record):
     """Rows for this config, the unpruned model and another level (the last two must stay out)."""
     rows = []
-    configs = [("maw", 40.0, record["intermediate_size"], record["expansion_ratio"]), ("none", 0.0, 1536, 2.6667),
-               ("maw", 20.0, 1229, 2.1337)]  # fmt: skip
-    scores = [("piqa", "acc", "none", 0.6123, 0.0113, 0), ("piqa", "acc_norm", "none", 0.6021, 0.0114, 0),
-              ("gsm8k", "exact_match", "flexible-extract", 0.0125, 0.0031, 5),
-              ("wikipedia_ppl", "word_perplexity", "none", 31.25, None, 0)]  # fmt: skip
+    configs = [
+        ("maw", 40.0, record["intermediate_size"], record["expansion_ratio"]),
+        ("none", 0.0, 1536, 2.6667),
+        ("maw", 20.0, 1229, 2.1337),
+    ]
+    scores = [
+        ("piqa", "acc", "none", 0.6123, 0.0113, 0),
+        ("piqa", "acc_norm", "none", 0.6021, 0.0114, 0),
+        ("gsm8k", "exact_match", "flexible-extract", 0.0125, 0.0031, 5),
+        ("wikipedia_ppl", "word_perplexity", "none", 31.25, None, 0),
+    ]
     for k, (method, pct, size, ratio) in enumerate(configs):
         for task, metric, flt, value, se, shots in scores:
-            rows.append({
-                "model": "smollm2-135m-instruct", "method": method, "pruning_pct": pct, "effective_pruning_pct": pct,
-                "divisor": None, "seed": None, "intermediate_size": size, "expansion_ratio": ratio, "parameters": 1,
-                "task": task, "subtask": task, "metric": metric, "filter": flt, "value": value + k, "stderr": se,
-                "higher_is_better": metric != "word_perplexity", "n_samples": 50, "num_fewshot": shots, "limit": 50,
-                "limit_per_subtask": 50, "chat_template": False, "data_source": "offline", "checkpoint": f"ck{k}{task}",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": "smollm2-135m-instruct",
+                    "method": method,
+                    "pruning_pct": pct,
+                    "effective_pruning_pct": pct,
+                    "divisor": None,
+                    "seed": None,
+                    "intermediate_size": size,
+                    "expansion_ratio": ratio,
+                    "parameters": 1,
+                    "task": task,
+                    "subtask": task,
+                    "metric": metric,
+                    "filter": flt,
+                    "value": value + k,
+                    "stderr": se,
+                    "higher_is_better": metric != "word_perplexity",
+                    "n_samples": 50,
+                    "num_fewshot": shots,
+                    "limit": 50,
+                    "limit_per_subtask": 50,
+                    "chat_template": False,
+                    "data_source": "offline",
+                    "checkpoint": f"ck{k}{task}",
+                }
+            )
     rows.append(dict(rows[0], subtask="piqa_sub", value=0.99))  # a subtask row is not the task's score
     return rows
 
@@ -62,7 +88,9 @@ def card_table(card: str, heading: str) -> list[dict]:
     section = card.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     lines = [ln for ln in section.splitlines() if ln.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")))) for ln in lines[2:]]
+    return [
+        dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=False)) for ln in lines[2:]
+    ]
 
 
 def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
@@ -70,8 +98,19 @@ def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
     rows = score_rows(record)
     csv = write_results(tmp_path / "eval", rows)
     staging = tmp_path / "staging"
-    code = main(["push", "--model-dir", str(pruned_dir), "--repo-id", "someone/SmolLM2-135M-Instruct-maw40",
-                 "--results", str(csv), "--dry-run", str(staging)])  # fmt: skip
+    code = main(
+        [
+            "push",
+            "--model-dir",
+            str(pruned_dir),
+            "--repo-id",
+            "someone/SmolLM2-135M-Instruct-maw40",
+            "--results",
+            str(csv),
+            "--dry-run",
+            str(staging),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0 and out.strip() == str(staging) and "nothing uploaded" in err
 
@@ -86,14 +125,20 @@ def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
     assert meta["library_name"] == "transformers" and "pruned" in meta["tags"]
 
     # the scores: exactly this config's task rows, with their settings and hardware
-    mine = [r for r in rows if r["method"] == "maw" and r["pruning_pct"] == 40.0 and r["subtask"] == r["task"]]
+    mine = [
+        r for r in rows if r["method"] == "maw" and r["pruning_pct"] == 40.0 and r["subtask"] == r["task"]
+    ]
     table = card_table(card, "Measured scores")
     assert len(table) == len(mine) == 4
     for r in mine:
-        (got,) = [t for t in table if (t["task"], t["metric"], t["filter"]) == (r["task"], r["metric"], r["filter"])]
+        (got,) = [
+            t for t in table if (t["task"], t["metric"], t["filter"]) == (r["task"], r["metric"], r["filter"])
+        ]
         assert float(got["value"]) == r["value"]  # this config's values have 4 significant digits
         assert got["± stderr"] == ("–" if r["stderr"] is None else f"{r['stderr']:g}")
-        (base,) = [b for b in rows if b["method"] == "none" and (b["task"], b["metric"]) == (r["task"], r["metric"])]
+        (base,) = [
+            b for b in rows if b["method"] == "none" and (b["task"], b["metric"]) == (r["task"], r["metric"])
+        ]
         assert float(got["unpruned"]) == float(f"{base['value']:.4g}")  # the unpruned model, same settings
         assert (int(got["n"]), int(got["few-shot"]), int(got["limit"])) == (50, r["num_fewshot"], 50)
         assert got["data source"] == "offline" and got["hardware"] == "CPU: Fixture CPU (2 cores)"
@@ -109,11 +154,20 @@ def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
 
 def test_llama_card_license():
     record = {
-        "model": "llama-3.2-1b", "method": "maw", "pruning_pct": 40.0, "effective_pruning_pct": 39.99, "divisor": 128,
-        "intermediate_size": 4864, "original_intermediate_size": 8192, "expansion_ratio": 2.375,
-        "original_expansion_ratio": 4.0, "parameters_before": 1235814400, "parameters_after": 1, "parameter_reduction_pct": 1.0,
+        "model": "llama-3.2-1b",
+        "method": "maw",
+        "pruning_pct": 40.0,
+        "effective_pruning_pct": 39.99,
+        "divisor": 128,
+        "intermediate_size": 4864,
+        "original_intermediate_size": 8192,
+        "expansion_ratio": 2.375,
+        "original_expansion_ratio": 4.0,
+        "parameters_before": 1235814400,
+        "parameters_after": 1,
+        "parameter_reduction_pct": 1.0,
         "versions": {"torch": "x"},
-    }  # fmt: skip
+    }
     card = build_model_card(record, "me/Llama-3.2-1B-pruned")
     meta = yaml.safe_load(card.split("---\n")[1])
     assert meta["license"] == "llama3.2" and meta["base_model"] == "meta-llama/Llama-3.2-1B"
@@ -132,12 +186,21 @@ def test_bad_push_input(pruned_dir, tmp_path, capsys, monkeypatch):
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "config.json").write_text("{}")
     cases = [
-        (["--model-dir", str(tmp_path / "plain"), "--repo-id", "me/m", "--dry-run", str(tmp_path / "s1")], "no pruning.json"),
-        (["--model-dir", str(tmp_path / "nope"), "--repo-id", "me/m", "--dry-run", str(tmp_path / "s1")], "not a directory"),
+        (
+            ["--model-dir", str(tmp_path / "plain"), "--repo-id", "me/m", "--dry-run", str(tmp_path / "s1")],
+            "no pruning.json",
+        ),
+        (
+            ["--model-dir", str(tmp_path / "nope"), "--repo-id", "me/m", "--dry-run", str(tmp_path / "s1")],
+            "not a directory",
+        ),
         ([*ok[:3], "noslash", "--dry-run", str(tmp_path / "s1")], "not a Hugging Face repo id"),
         ([*ok[:3], "a/b/c", "--dry-run", str(tmp_path / "s1")], "not a Hugging Face repo id"),
-        ([*ok, "--results", str(tmp_path / "missing.csv"), "--dry-run", str(tmp_path / "s1")], "does not exist"),
-    ]  # fmt: skip
+        (
+            [*ok, "--results", str(tmp_path / "missing.csv"), "--dry-run", str(tmp_path / "s1")],
+            "does not exist",
+        ),
+    ]
     for argv, match in cases:
         assert_one_line_error(main(["push", *argv]), capsys, match)
     assert not (tmp_path / "s1").exists()
@@ -148,11 +211,17 @@ def test_bad_push_input(pruned_dir, tmp_path, capsys, monkeypatch):
     assert_one_line_error(main(["push", *ok, "--dry-run", str(full)]), capsys, "not an empty directory")
     assert [p.name for p in full.iterdir()] == ["keep.txt"]
 
-    other = [r for r in score_rows(json.loads((pruned_dir / "pruning.json").read_text())) if r["method"] != "maw"
-             or r["pruning_pct"] != 40.0]  # fmt: skip
+    other = [
+        r
+        for r in score_rows(json.loads((pruned_dir / "pruning.json").read_text()))
+        if r["method"] != "maw" or r["pruning_pct"] != 40.0
+    ]
     csv = write_results(tmp_path / "other", other)
-    assert_one_line_error(main(["push", *ok, "--results", str(csv), "--dry-run", str(tmp_path / "s2")]), capsys,
-                          "hold no rows for this model")  # fmt: skip
+    assert_one_line_error(
+        main(["push", *ok, "--results", str(csv), "--dry-run", str(tmp_path / "s2")]),
+        capsys,
+        "hold no rows for this model",
+    )
 
     # a real upload without a token stops before touching the hub (and names no token)
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):

@@ -35,10 +35,13 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert any(p.suffix == ".png" for p in (out / "figures").iterdir())
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--plan", "nope"], "not one of default, quick, full and no such file"),
-    (["--plan", "quick", "--lanes", "0"], "--lanes must be at least 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--plan", "nope"], "not one of default, quick, full and no such file"),
+        (["--plan", "quick", "--lanes", "0"], "--lanes must be at least 1"),
+    ],
+)
 def test_bad_study_input(tmp_path, capsys, args, match):
     code = main(["study", *args, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -32,10 +32,17 @@ METRICS = {
     "boolq": {"acc,none"},
     "lambada_openai": {"perplexity,none", "acc,none"},
     "gsm8k": {"exact_match,strict-match", "exact_match,flexible-extract"},
-    "ifeval": {f"{m},none" for m in ("prompt_level_strict_acc", "inst_level_strict_acc",
-                                      "prompt_level_loose_acc", "inst_level_loose_acc")},
+    "ifeval": {
+        f"{m},none"
+        for m in (
+            "prompt_level_strict_acc",
+            "inst_level_strict_acc",
+            "prompt_level_loose_acc",
+            "inst_level_loose_acc",
+        )
+    },
     "wikipedia_ppl": {"word_perplexity,none", "byte_perplexity,none", "bits_per_byte,none"},
-}  # fmt: skip
+}
 DOCS = {"mmlu": 1, "gsm8k": 1}  # scored docs per (sub)task, 2 unless named; mmlu has 57 subtasks
 GEN_TOKENS = 8  # generation tasks: enough to exercise generation, filters and scoring
 SCORED_ELSEWHERE = {"piqa", "arc_challenge", "ifeval"}  # by the hand-computed and IFEval tests below
@@ -56,8 +63,9 @@ def hflm(embedded):
 def evaluate(lm, tm, task, limit=None, **kw):
     import lm_eval
 
-    return lm_eval.simple_evaluate(model=lm, tasks=[task], task_manager=tm, limit=limit, bootstrap_iters=0,
-                                   log_samples=True, **kw)  # fmt: skip
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=[task], task_manager=tm, limit=limit, bootstrap_iters=0, log_samples=True, **kw
+    )
 
 
 def shortest_docs(tm, task: str, k: int, scan: int = 40) -> dict[str, list[int]]:
@@ -70,7 +78,9 @@ def shortest_docs(tm, task: str, k: int, scan: int = 40) -> dict[str, list[int]]
         sizes = []
         for doc in docs:
             choices = t.doc_to_choice(doc) if t.config.doc_to_choice is not None else []
-            sizes.append(len(str(t.doc_to_text(doc))) + len(str(t.doc_to_target(doc))) + sum(map(len, choices)))
+            sizes.append(
+                len(str(t.doc_to_text(doc))) + len(str(t.doc_to_target(doc))) + sum(map(len, choices))
+            )
         chosen[name] = sorted(range(len(sizes)), key=sizes.__getitem__)[:k]
     return chosen
 
@@ -104,7 +114,9 @@ def test_known_tasks_pass():
 
 
 def test_offline_only_task_online_is_refused():
-    with pytest.raises(UserError, match=r"'wikipedia_ppl' exists only offline \(packaged data\); add --offline"):
+    with pytest.raises(
+        UserError, match=r"'wikipedia_ppl' exists only offline \(packaged data\); add --offline"
+    ):
         check_tasks(["piqa", "wikipedia_ppl"], offline=False)
 
 
@@ -148,8 +160,10 @@ def test_mmlu_five_shot_takes_the_first_five_dev_questions(offline_tm):
     assert prompt.startswith("The following are multiple choice questions (with answers) about anatomy.\n\n")
     positions = [prompt.index(d["question"].strip()) for d in dev]
     assert positions == sorted(positions)  # in dev order
-    assert prompt.endswith(f"{doc['question'].strip()}\nA. {doc['choices'][0]}\nB. {doc['choices'][1]}\n"
-                           f"C. {doc['choices'][2]}\nD. {doc['choices'][3]}\nAnswer:")  # fmt: skip
+    assert prompt.endswith(
+        f"{doc['question'].strip()}\nA. {doc['choices'][0]}\nB. {doc['choices'][1]}\n"
+        f"C. {doc['choices'][2]}\nD. {doc['choices'][3]}\nAnswer:"
+    )
     assert prompt.count("\nAnswer:") == 6
 
 
@@ -177,8 +191,17 @@ HUB_YAML = {
     "mmlu_high_school_us_history": "mmlu/default/mmlu_high_school_us_history.yaml",
 }
 SHOTS = {"mmlu_anatomy": 5, "mmlu_high_school_us_history": 5, "gsm8k": 5}
-DATA_KEYS = ("custom_dataset", "dataset_path", "dataset_name", "dataset_kwargs", "training_split",
-             "validation_split", "test_split", "fewshot_split", "metadata")  # fmt: skip
+DATA_KEYS = (
+    "custom_dataset",
+    "dataset_path",
+    "dataset_name",
+    "dataset_kwargs",
+    "training_split",
+    "validation_split",
+    "test_split",
+    "fewshot_split",
+    "metadata",
+)
 
 
 def _plain(value):
@@ -196,10 +219,9 @@ def _plain(value):
 def test_offline_task_renders_like_lm_evals_own_config(name, offline_tm):
     """lm-eval's hub YAML, pointed at the offline data, gives the same prompts, targets, choices,
     few-shot contexts, generation settings, filters and metrics as the offline YAML."""
+    import lm_eval
     from lm_eval.api.task import ConfigurableTask
     from lm_eval.tasks import _yaml_loader
-
-    import lm_eval
 
     ours = offline_tm.load([name])["tasks"][name]
     hub_cfg = _yaml_loader.load_yaml(Path(lm_eval.__file__).parent / "tasks" / HUB_YAML[name])
@@ -208,15 +230,24 @@ def test_offline_task_renders_like_lm_evals_own_config(name, offline_tm):
         if ours.config[key] is not None:
             hub_cfg[key] = ours.config[key]
     hub = ConfigurableTask(config=hub_cfg)
-    for key in ("output_type", "target_delimiter", "fewshot_delimiter", "num_fewshot", "description",
-                "generation_kwargs", "filter_list", "metric_list", "repeats"):  # fmt: skip
+    for key in (
+        "output_type",
+        "target_delimiter",
+        "fewshot_delimiter",
+        "num_fewshot",
+        "description",
+        "generation_kwargs",
+        "filter_list",
+        "metric_list",
+        "repeats",
+    ):
         assert _plain(ours.config[key]) == _plain(hub.config[key]), key
     assert ours.config.fewshot_config.sampler == hub.config.fewshot_config.sampler
     for t in (ours, hub):
         t.set_fewshot_seed(1234)
     docs, hub_docs = list(ours.eval_docs), list(hub.eval_docs)
     assert len(docs) == len(hub_docs)
-    for doc, hub_doc in list(zip(docs, hub_docs))[:20]:
+    for doc, hub_doc in list(zip(docs, hub_docs, strict=False))[:20]:
         assert ours.doc_to_text(doc) == hub.doc_to_text(hub_doc)
         assert ours.doc_to_target(doc) == hub.doc_to_target(hub_doc)
         if ours.config.doc_to_choice is not None:
@@ -306,8 +337,10 @@ def test_punkt_files_are_written_once_and_found_by_nltk(tmp_path):
     assert [p.name for p in (root / RELATIVE).parent.iterdir()] == ["english"]  # no staging left over
     assert "dr" in files["abbrev_types.txt"].splitlines()
     assert all(len(line.split("\t")) == 2 for line in files["ortho_context.tab"].splitlines())
-    probe = ("import nltk, sys; nltk.download = None; "
-             "sys.exit(0 if nltk.data.find('tokenizers/punkt_tab/english/') else 1)")  # fmt: skip
+    probe = (
+        "import nltk, sys; nltk.download = None; "
+        "sys.exit(0 if nltk.data.find('tokenizers/punkt_tab/english/') else 1)"
+    )
     env = dict(os.environ, NLTK_DATA=str(root))
     subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=60)
 
@@ -328,7 +361,9 @@ def test_ifeval_scores_offline_without_any_download(embedded, offline_tm, monkey
 
     assert count_sentences("Dr. Smith arrived at 5 p.m. on Monday. It rained. We left.") == 3
     chosen = shortest_docs(offline_tm, "ifeval", 2)
-    out = evaluate(hflm(embedded), offline_tm, "ifeval", samples=chosen, gen_kwargs={"max_gen_toks": GEN_TOKENS})
+    out = evaluate(
+        hflm(embedded), offline_tm, "ifeval", samples=chosen, gen_kwargs={"max_gen_toks": GEN_TOKENS}
+    )
     assert len(out["samples"]["ifeval"]) == 2
     assert_scored(out["results"]["ifeval"], "ifeval")
     assert all(0.0 <= out["results"]["ifeval"][key] <= 1.0 for key in METRICS["ifeval"])

@@ -9,7 +9,9 @@ import argparse
 import importlib
 import sys
 
+from .. import __doc__ as package_doc
 from ..errors import UserError
+from .common import quiet_libraries
 
 # subcommand -> one-line help; the module glu_prune.cli.<name> implements it
 COMMANDS = {
@@ -31,8 +33,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from .. import __doc__ as package_doc
-
     parser = Parser(prog="glu-prune", description=package_doc.strip())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, help_text in COMMANDS.items():
@@ -44,8 +44,6 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        from .common import quiet_libraries
-
         quiet_libraries()
         module = importlib.import_module(f"{__name__}.{args.command}")
         return module.run(args) or 0

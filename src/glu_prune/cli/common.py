@@ -15,7 +15,6 @@ from ..prune import DIVISORS, METHODS, PruneConfig
 from ..store import to_jsonable
 
 
-
 def quiet_libraries() -> None:
     """Keep library chatter off the terminal (warnings still reach stderr)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -29,8 +28,12 @@ def quiet_libraries() -> None:
 
 
 def add_model_arguments(p) -> None:
-    p.add_argument("--model", default="default", help="registry name, hub id or local dir (default: %(default)s)")
-    p.add_argument("--random-weights", action="store_true", help="shape-only model from the config, no download")
+    p.add_argument(
+        "--model", default="default", help="registry name, hub id or local dir (default: %(default)s)"
+    )
+    p.add_argument(
+        "--random-weights", action="store_true", help="shape-only model from the config, no download"
+    )
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--trust-remote-code", action="store_true")
@@ -50,13 +53,23 @@ def model_spec(args) -> ModelSpec:
 def add_prune_arguments(p, required: bool = True) -> None:
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--pct", type=float, help="percentage of GLU neurons to remove, 0 < P < 100")
-    g.add_argument("--expansion-ratio", type=float, help="target intermediate/hidden ratio, below the current one")
-    p.add_argument("--method", default="maw", help=f"neuron selection: {', '.join(METHODS)} (default: %(default)s)")
-    p.add_argument("--divisor", type=int, choices=DIVISORS, help="round the kept width DOWN to a multiple of N")
+    g.add_argument(
+        "--expansion-ratio", type=float, help="target intermediate/hidden ratio, below the current one"
+    )
+    p.add_argument(
+        "--method", default="maw", help=f"neuron selection: {', '.join(METHODS)} (default: %(default)s)"
+    )
+    p.add_argument(
+        "--divisor", type=int, choices=DIVISORS, help="round the kept width DOWN to a multiple of N"
+    )
     p.add_argument("--seed", type=int, default=0, help="random method and calibration sampling")
-    p.add_argument("--layers", type=parse_int_list, help="comma-separated layer indices to prune (default: all)")
+    p.add_argument(
+        "--layers", type=parse_int_list, help="comma-separated layer indices to prune (default: all)"
+    )
     p.add_argument("--calibration-samples", type=int, default=64, help="data-driven methods: windows of text")
-    p.add_argument("--calibration-seq-len", type=int, default=256, help="data-driven methods: tokens per window")
+    p.add_argument(
+        "--calibration-seq-len", type=int, default=256, help="data-driven methods: tokens per window"
+    )
 
 
 def prune_config(args) -> PruneConfig:

@@ -1,4 +1,5 @@
-"""glu-prune compare --model M --methods maw,vow,random,data --levels 10,20,40 (--tasks a,b | --suite S) --out DIR
+"""glu-prune compare --model M --methods maw,vow,random,data --levels 10,20,40
+                  (--tasks a,b | --suite S) --out DIR
 
 Selection methods side by side at equal pruning levels, unpruned model included; checkpointed
 like `evaluate` (same run dir layout, so the two share finished work).
@@ -10,20 +11,32 @@ import sys
 
 from ..evaluate import compare_methods, comparison_configs, consolidate_results
 from ..prune import DIVISORS, METHODS
-from .common import add_model_arguments, check_writable_dir, model_spec, parse_float_list, parse_int_list, print_json
+from .common import (
+    add_model_arguments,
+    check_writable_dir,
+    model_spec,
+    parse_float_list,
+    parse_int_list,
+    print_json,
+)
 from .evaluate import add_eval_arguments, eval_settings, selected_tasks, stdout_to_stderr
-
 
 
 def add_arguments(p) -> None:
 
     add_model_arguments(p)
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all: %(default)s)")
-    p.add_argument("--levels", type=parse_float_list, required=True, help="pruning percentages, e.g. 10,20,40")
-    p.add_argument("--seeds", type=parse_int_list, default=[0], help="seeds for methods that use one (default: 0)")
+    p.add_argument(
+        "--levels", type=parse_float_list, required=True, help="pruning percentages, e.g. 10,20,40"
+    )
+    p.add_argument(
+        "--seeds", type=parse_int_list, default=[0], help="seeds for methods that use one (default: 0)"
+    )
     p.add_argument("--divisor", type=int, choices=DIVISORS, help="round kept widths DOWN to a multiple of N")
     p.add_argument("--calibration-samples", type=int, default=64, help="data-driven methods: windows of text")
-    p.add_argument("--calibration-seq-len", type=int, default=256, help="data-driven methods: tokens per window")
+    p.add_argument(
+        "--calibration-seq-len", type=int, default=256, help="data-driven methods: tokens per window"
+    )
     add_eval_arguments(p)
 
 
@@ -38,7 +51,16 @@ def run(args) -> int:
     out = check_writable_dir(args.out)
     with stdout_to_stderr():
         status, table = compare_methods(
-            spec, methods, args.levels, tasks, out, settings, args.seeds, args.divisor, not args.json, **options
+            spec,
+            methods,
+            args.levels,
+            tasks,
+            out,
+            settings,
+            args.seeds,
+            args.divisor,
+            not args.json,
+            **options,
         )
     if args.json:
         print_json(status.records)
@@ -53,8 +75,13 @@ def wide_table(table):
     """Tasks' metrics as rows, level x method (x seed) as columns, cells 'value±stderr'."""
     table = table.assign(
         seed=table["seed"].map(lambda s: "-" if s is None or s != s else f"s{int(s)}"),
-        cell=[f"{v:.4g}" + ("" if e is None or e != e else f"±{e:.2g}") for v, e in zip(table["value"], table["stderr"])],
+        cell=[
+            f"{v:.4g}" + ("" if e is None or e != e else f"±{e:.2g}")
+            for v, e in zip(table["value"], table["stderr"], strict=False)
+        ],
     )
     columns = ["pruning_pct", "method"] + (["seed"] if table["seed"].nunique() > 1 else [])
-    wide = table.pivot_table(index=["task", "metric", "filter"], columns=columns, values="cell", aggfunc="first")
+    wide = table.pivot_table(
+        index=["task", "metric", "filter"], columns=columns, values="cell", aggfunc="first"
+    )
     return wide.fillna("")

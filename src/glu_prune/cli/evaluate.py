@@ -11,10 +11,24 @@ import os
 import sys
 
 from ..errors import UserError
-from ..evaluate import EvalSettings, SUITES, consolidate_results, named_tasks, run_robust_evaluation, suite_tasks
+from ..evaluate import (
+    SUITES,
+    EvalSettings,
+    consolidate_results,
+    named_tasks,
+    run_robust_evaluation,
+    suite_tasks,
+)
 from ..tasks import check_tasks
-from .common import add_model_arguments, add_prune_arguments, check_writable_dir, model_spec, parse_float_list, print_json, prune_config
-
+from .common import (
+    add_model_arguments,
+    add_prune_arguments,
+    check_writable_dir,
+    model_spec,
+    parse_float_list,
+    print_json,
+    prune_config,
+)
 
 
 def add_eval_arguments(p, tasks_required: bool = True) -> None:
@@ -26,20 +40,30 @@ def add_eval_arguments(p, tasks_required: bool = True) -> None:
     p.add_argument("--offline", action="store_true", help="packaged benchmark data only (no hub)")
     p.add_argument("--limit", type=int, help="documents per task (mmlu: spread over its subjects)")
     p.add_argument("--batch-size", default="1", help="an integer or 'auto' (default: %(default)s)")
-    p.add_argument("--max-batch-size", type=int, default=16, help="cap for --batch-size auto (default: %(default)s)")
-    p.add_argument("--max-length", type=int, help="context length lm-eval uses (default: from the model config)")
     p.add_argument(
-        "--chat-template", choices=("auto", "on", "off"), default="auto",
+        "--max-batch-size", type=int, default=16, help="cap for --batch-size auto (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-length", type=int, help="context length lm-eval uses (default: from the model config)"
+    )
+    p.add_argument(
+        "--chat-template",
+        choices=("auto", "on", "off"),
+        default="auto",
         help="apply the model's chat template (auto: for instruct models)",
-    )  # fmt: skip
-    p.add_argument("--out", required=True, help="run dir: checkpoints, request caches, results.csv, complete.json")
+    )
+    p.add_argument(
+        "--out", required=True, help="run dir: checkpoints, request caches, results.csv, complete.json"
+    )
     p.add_argument("--json", action="store_true", help="print only the result records, as a JSON list")
 
 
 def add_arguments(p) -> None:
     add_model_arguments(p)
     add_prune_arguments(p, required=False)
-    p.add_argument("--levels", type=parse_float_list, help="pruning percentages, 0 = unpruned (instead of --pct)")
+    p.add_argument(
+        "--levels", type=parse_float_list, help="pruning percentages, 0 = unpruned (instead of --pct)"
+    )
     add_eval_arguments(p)
 
 
@@ -77,7 +101,6 @@ def selected_tasks(args):
 def prune_configs(args) -> list:
     """--levels (0 = unpruned) or --pct/--expansion-ratio, or nothing (unpruned)."""
     from dataclasses import replace
-
 
     if args.levels is not None:
         if args.pct is not None or args.expansion_ratio is not None:

@@ -16,7 +16,9 @@ from .common import check_writable_dir
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--results", required=True, help="directory holding the tidy result CSVs (searched recursively)")
+    p.add_argument(
+        "--results", required=True, help="directory holding the tidy result CSVs (searched recursively)"
+    )
     p.add_argument("--out", help="where the PNGs go (default: <results>/figures)")
 
 

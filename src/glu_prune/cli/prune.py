@@ -7,8 +7,14 @@ import sys
 from ..errors import UserError
 from ..models import glu_config, load_config
 from ..prune import check_prunable, load_pruned, save_pruned
-from .common import add_model_arguments, add_prune_arguments, check_new_output_dir, model_spec, print_json, prune_config
-
+from .common import (
+    add_model_arguments,
+    add_prune_arguments,
+    check_new_output_dir,
+    model_spec,
+    print_json,
+    prune_config,
+)
 
 
 def add_arguments(p) -> None:
@@ -31,7 +37,8 @@ def run(args) -> int:
         if sorted(cfg.layers) != list(range(glu_config(config).num_hidden_layers)):
             raise UserError(
                 "--layers prunes only some layers, and a transformers config holds one intermediate_size, "
-                "so such a model cannot be saved for plain reloading (evaluate or profile it in memory instead)"
+                "so such a model cannot be saved for plain reloading (evaluate or profile it in memory "
+                "instead)"
             )
     model, tokenizer, record = load_pruned(spec, cfg, progress=not args.json)
     if out is not None:

@@ -16,8 +16,12 @@ from .common import check_writable_dir, print_json
 
 def add_arguments(p) -> None:
 
-    p.add_argument("--plan", default="default", help=f"{', '.join(PLANS)} or a JSON file (default: %(default)s)")
-    p.add_argument("--out", default="runs/study", help="work dir: checkpoints, caches, logs (default: %(default)s)")
+    p.add_argument(
+        "--plan", default="default", help=f"{', '.join(PLANS)} or a JSON file (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out", default="runs/study", help="work dir: checkpoints, caches, logs (default: %(default)s)"
+    )
     p.add_argument("--results", help="where the results files and figures go (default: the work dir)")
     p.add_argument("--lanes", type=int, help="evaluation worker processes (default: the plan's)")
     p.add_argument("--no-profile", action="store_true", help="skip the performance profile")
@@ -31,11 +35,20 @@ def run(args) -> int:
     load_plan(args.plan)  # every check before any work
     out = check_writable_dir(args.out)
     results = check_writable_dir(args.results) if args.results else None
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-    status = run_study(args.plan, out, results, args.lanes, profile=not args.no_profile, log=log)
+    status = run_study(args.plan, out, results, args.lanes, profile=not args.no_profile, log=_log)
     if args.json:
         print_json(status)
-    verdict = "complete" if status["complete"] else "INCOMPLETE (run the same command again to retry what is missing)"
-    log(f"glu-prune study: {verdict} in {status['minutes']:.1f} min; results in {status['results']}, "
-        f"figures in {status['results']}/figures")
+    verdict = (
+        "complete"
+        if status["complete"]
+        else "INCOMPLETE (run the same command again to retry what is missing)"
+    )
+    _log(
+        f"glu-prune study: {verdict} in {status['minutes']:.1f} min; results in {status['results']}, "
+        f"figures in {status['results']}/figures"
+    )
     return 0 if status["complete"] else 1
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -10,7 +10,23 @@ from .settings import EvalSettings, EvalStatus
 from .suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, SUITES, TaskSpec, named_tasks, suite_tasks
 
 __all__ = [
-    "BENCHMARKS_BASE", "BENCHMARKS_INSTRUCT", "CSV_COLUMNS", "SUITES", "EvalSettings", "EvalStatus", "TaskSpec",
-    "compare_methods", "comparison_configs", "comparison_table", "config_label", "consolidate_results",
-    "named_tasks", "run_robust_evaluation", "split_tasks", "suite_tasks", "task_identity", "tidy_rows", "validate",
-]  # fmt: skip
+    "BENCHMARKS_BASE",
+    "BENCHMARKS_INSTRUCT",
+    "CSV_COLUMNS",
+    "SUITES",
+    "EvalSettings",
+    "EvalStatus",
+    "TaskSpec",
+    "compare_methods",
+    "comparison_configs",
+    "comparison_table",
+    "config_label",
+    "consolidate_results",
+    "named_tasks",
+    "run_robust_evaluation",
+    "split_tasks",
+    "suite_tasks",
+    "task_identity",
+    "tidy_rows",
+    "validate",
+]

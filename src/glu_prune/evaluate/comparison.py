@@ -8,22 +8,26 @@ data-driven methods): those run once per seed; deterministic methods run once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import UserError
 from ..models import ModelSpec
 from ..prune import METHODS, PruneConfig
 from .records import tidy_rows
 from .runner import run_robust_evaluation
-from .settings import EvalSettings, EvalStatus
+from .settings import DEFAULT_SETTINGS, EvalSettings, EvalStatus
 from .suites import TaskSpec
 
 
 def comparison_configs(
-    methods: Sequence[str], levels: Sequence[float], seeds: Sequence[int] = (0,), divisor: int | None = None,
-    baseline: bool = True, **prune_options,
-) -> list[PruneConfig | None]:  # fmt: skip
+    methods: Sequence[str],
+    levels: Sequence[float],
+    seeds: Sequence[int] = (0,),
+    divisor: int | None = None,
+    baseline: bool = True,
+    **prune_options,
+) -> list[PruneConfig | None]:
     """One config per method x level (x seed where the method uses one), the unpruned model first."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -52,7 +56,7 @@ def compare_methods(
     levels: Sequence[float],
     tasks: Sequence[TaskSpec],
     out_dir: str | Path,
-    settings: EvalSettings = EvalSettings(),
+    settings: EvalSettings = DEFAULT_SETTINGS,
     seeds: Sequence[int] = (0,),
     divisor: int | None = None,
     progress: bool = True,
@@ -72,8 +76,21 @@ def comparison_table(status: EvalStatus):
     import pandas as pd
 
     rows = [r for rec in status.records for r in tidy_rows(rec) if r["subtask"] == r["task"]]
-    cols = ["method", "pruning_pct", "seed", "task", "metric", "filter", "value", "stderr", "higher_is_better", "n_samples"]
+    cols = [
+        "method",
+        "pruning_pct",
+        "seed",
+        "task",
+        "metric",
+        "filter",
+        "value",
+        "stderr",
+        "higher_is_better",
+        "n_samples",
+    ]
     table = pd.DataFrame(rows)
     if table.empty:
         return pd.DataFrame(columns=cols)
-    return table[cols].sort_values(["task", "metric", "filter", "pruning_pct", "method", "seed"], kind="stable")
+    return table[cols].sort_values(
+        ["task", "metric", "filter", "pruning_pct", "method", "seed"], kind="stable"
+    )

@@ -15,6 +15,7 @@ from ..provenance import provenance
 from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key
 from .records import CSV_COLUMNS, tidy_rows
 
+
 def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, settings: dict | None = None):
     """Merge the checkpoints of one or more run dirs into a tidy CSV and a complete JSON.
 
@@ -42,11 +43,16 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, se
         damaged += [str(p) for p in store.damaged]
     runs, superseded = _latest_per_experiment(runs)
     if superseded:
-        warnings.warn(f"{len(superseded)} checkpoints of earlier code versions were superseded by newer runs of "
-                      "the same experiment and left out (listed under 'superseded' in the JSON)", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{len(superseded)} checkpoints of earlier code versions were superseded by newer runs of "
+            "the same experiment and left out (listed under 'superseded' in the JSON)",
+            stacklevel=2,
+        )
     rows = [row for r in runs for row in tidy_rows(r)]
     table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
-    table = table.sort_values(["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"], kind="stable")
+    table = table.sort_values(
+        ["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"], kind="stable"
+    )
     complete = {
         "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run_dirs": [str(d.resolve()) for d in dirs],
@@ -83,7 +89,13 @@ def _latest_per_experiment(runs: list[dict]) -> tuple[list[dict], list[dict]]:
         latest[_experiment_key(r["identity"])] = r
     newest = {id(r) for r in latest.values()}
     kept = [r for r in runs if id(r) in newest]
-    superseded = [{"checkpoint": r["checkpoint"], "task": r["task"],
-                   "superseded_by": latest[_experiment_key(r["identity"])]["checkpoint"]}
-                  for r in runs if id(r) not in newest]  # fmt: skip
+    superseded = [
+        {
+            "checkpoint": r["checkpoint"],
+            "task": r["task"],
+            "superseded_by": latest[_experiment_key(r["identity"])]["checkpoint"],
+        }
+        for r in runs
+        if id(r) not in newest
+    ]
     return kept, superseded

@@ -78,7 +78,9 @@ def bootstrap_missing_stderrs(raw: dict, iters: int) -> None:
             if as_float(entry.get(stderr_key)) is not None:
                 continue
             name = aggregation.get(metric)
-            fn = get_aggregation(name) if isinstance(name, str) and name.isidentifier() else None  # not !function
+            fn = (
+                get_aggregation(name) if isinstance(name, str) and name.isidentifier() else None
+            )  # not !function
             items = [s[metric] for s in samples if s.get("filter") == filt and metric in s]
             if fn is None or len(items) < 2 or iters < 1:
                 continue  # no named aggregation to resample (e.g. IFEval's instruction-level mean)

@@ -32,7 +32,11 @@ def config_label(cfg: PruneConfig | None) -> str:
         return "unpruned"
     size = f"{cfg.pct:g}pct" if cfg.pct is not None else f"er{cfg.expansion_ratio:g}"
     seeded = METHODS[cfg.method].uses_seed
-    return f"{cfg.method}-{size}" + (f"-d{cfg.divisor}" if cfg.divisor else "") + (f"-s{cfg.seed}" if seeded else "")
+    return (
+        f"{cfg.method}-{size}"
+        + (f"-d{cfg.divisor}" if cfg.divisor else "")
+        + (f"-s{cfg.seed}" if seeded else "")
+    )
 
 
 @functools.cache

@@ -6,14 +6,42 @@ from __future__ import annotations
 from ..store import identity_key
 from .harness import as_float
 
-LM_EVAL_KEYS = ("versions", "n-shot", "n-samples", "higher_is_better", "group_subtasks", "configs", "stderr_source")
+LM_EVAL_KEYS = (
+    "versions",
+    "n-shot",
+    "n-samples",
+    "higher_is_better",
+    "group_subtasks",
+    "configs",
+    "stderr_source",
+)
 
 CSV_COLUMNS = (
-    "model", "method", "pruning_pct", "effective_pruning_pct", "divisor", "seed", "intermediate_size",
-    "expansion_ratio", "parameters", "task", "subtask", "metric", "filter", "value", "stderr",
-    "stderr_source", "higher_is_better", "n_samples", "num_fewshot", "limit", "limit_per_subtask", "chat_template",
-    "data_source", "checkpoint",
-)  # fmt: skip
+    "model",
+    "method",
+    "pruning_pct",
+    "effective_pruning_pct",
+    "divisor",
+    "seed",
+    "intermediate_size",
+    "expansion_ratio",
+    "parameters",
+    "task",
+    "subtask",
+    "metric",
+    "filter",
+    "value",
+    "stderr",
+    "stderr_source",
+    "higher_is_better",
+    "n_samples",
+    "num_fewshot",
+    "limit",
+    "limit_per_subtask",
+    "chat_template",
+    "data_source",
+    "checkpoint",
+)
 
 
 def tidy_metrics(raw: dict) -> list[dict]:
@@ -41,14 +69,24 @@ def tidy_metrics(raw: dict) -> list[dict]:
                 continue
             metric, filt = key.split(",", 1)
             stderr = as_float(entry.get(f"{metric}_stderr,{filt}"))
-            source = raw.get("stderr_source", {}).get(f"{name}/{key}") or ("lm-eval" if stderr is not None else None)
-            rows.append({
-                "subtask": name, "metric": metric, "filter": filt, "value": as_float(value), "stderr": stderr,
-                "stderr_source": source,
-                "higher_is_better": common(name, lambda n: raw.get("higher_is_better", {}).get(n, {}).get(metric)),
-                "n_samples": samples(name),
-                "num_fewshot": common(name, lambda n: raw.get("n-shot", {}).get(n)),
-            })  # fmt: skip
+            source = raw.get("stderr_source", {}).get(f"{name}/{key}") or (
+                "lm-eval" if stderr is not None else None
+            )
+            rows.append(
+                {
+                    "subtask": name,
+                    "metric": metric,
+                    "filter": filt,
+                    "value": as_float(value),
+                    "stderr": stderr,
+                    "stderr_source": source,
+                    "higher_is_better": common(
+                        name, lambda n, m=metric: raw.get("higher_is_better", {}).get(n, {}).get(m)
+                    ),
+                    "n_samples": samples(name),
+                    "num_fewshot": common(name, lambda n: raw.get("n-shot", {}).get(n)),
+                }
+            )
     return rows
 
 
@@ -59,8 +97,18 @@ def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
     config = {k: v for k, v in raw.get("config", {}).items() if k not in ("model", "model_args")}
     return {
         "model": pruning.get("model", identity["model"]),
-        **{k: identity[k] for k in ("task", "num_fewshot", "limit", "limit_per_subtask", "chat_template",
-                                    "fewshot_as_multiturn", "data_source")},
+        **{
+            k: identity[k]
+            for k in (
+                "task",
+                "num_fewshot",
+                "limit",
+                "limit_per_subtask",
+                "chat_template",
+                "fewshot_as_multiturn",
+                "data_source",
+            )
+        },
         "checkpoint": identity_key(identity),
         "pruning": pruning,
         "metrics": tidy_metrics(raw),
@@ -75,16 +123,24 @@ def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
         "lm_eval": {k: raw.get(k) for k in LM_EVAL_KEYS} | {"config": config},
         "identity": identity,
         "provenance": prov,
-    }  # fmt: skip
+    }
 
 
 def tidy_rows(result: dict) -> list[dict]:
     p = result["pruning"]
     head = {
-        "model": result["model"], "method": p["method"], "pruning_pct": p["pruning_pct"],
-        "effective_pruning_pct": p["effective_pruning_pct"], "divisor": p.get("divisor"), "seed": p.get("seed"),
-        "intermediate_size": p["intermediate_size"], "expansion_ratio": p["expansion_ratio"],
-        "parameters": p["parameters_after"], "task": result["task"],
-    }  # fmt: skip
-    tail = {k: result[k] for k in ("limit", "limit_per_subtask", "chat_template", "data_source", "checkpoint")}
+        "model": result["model"],
+        "method": p["method"],
+        "pruning_pct": p["pruning_pct"],
+        "effective_pruning_pct": p["effective_pruning_pct"],
+        "divisor": p.get("divisor"),
+        "seed": p.get("seed"),
+        "intermediate_size": p["intermediate_size"],
+        "expansion_ratio": p["expansion_ratio"],
+        "parameters": p["parameters_after"],
+        "task": result["task"],
+    }
+    tail = {
+        k: result[k] for k in ("limit", "limit_per_subtask", "chat_template", "data_source", "checkpoint")
+    }
     return [{**head, **m, **tail} for m in result["metrics"]]

@@ -11,11 +11,18 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import UserError
-from ..models import ModelSpec, hub_offline_requested, hub_reachable, load_config, pruned_dir_record, weights_source
+from ..models import (
+    ModelSpec,
+    hub_offline_requested,
+    hub_reachable,
+    load_config,
+    pruned_dir_record,
+    weights_source,
+)
 from ..provenance import provenance
 from ..prune import PruneConfig, check_prunable, load_pruned
 from ..store import CheckpointStore, identity_key
@@ -23,7 +30,7 @@ from ..tasks import NEEDS_HUB, check_tasks, prepare_offline_env
 from .harness import evaluate_task, make_lm
 from .identity import config_label, task_identity
 from .records import result_record
-from .settings import EvalSettings, EvalStatus
+from .settings import DEFAULT_SETTINGS, EvalSettings, EvalStatus
 from .suites import TaskSpec
 
 
@@ -46,7 +53,9 @@ def split_tasks(tasks: Sequence[TaskSpec], offline: bool) -> tuple[list[TaskSpec
 def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
     """Everything that can be checked before loading weights (all config errors come out here)."""
     if pruned_dir_record(spec.model) is not None and any(c is not None for c in configs):
-        raise UserError(f"{spec.model} is already pruned (it has pruning.json); evaluate it without --pct/--levels")
+        raise UserError(
+            f"{spec.model} is already pruned (it has pruning.json); evaluate it without --pct/--levels"
+        )
     if not configs:
         raise UserError("no pruning configuration to evaluate")
     keys = [identity_key(c.settings() if c else {}) for c in configs]
@@ -65,7 +74,7 @@ def run_robust_evaluation(
     configs: Sequence[PruneConfig | None],
     tasks: Sequence[TaskSpec],
     out_dir: str | Path,
-    settings: EvalSettings = EvalSettings(),
+    settings: EvalSettings = DEFAULT_SETTINGS,
     progress: bool = True,
 ) -> EvalStatus:
     """Evaluate `spec` pruned by each config (None: unpruned) on each task; checkpointed in out_dir.
@@ -119,8 +128,12 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
                 store.save(identity, None, f"{label}-{task.name}", status="failed", error=error)
                 status.failed.append({"config": label, "task": task.name, "error": error})
                 continue
-            timing = {"seconds": time.time() - started, "started_at": started,
-                      "load1_before": load_before, "load1_after": os.getloadavg()[0]}  # fmt: skip
+            timing = {
+                "seconds": time.time() - started,
+                "started_at": started,
+                "load1_before": load_before,
+                "load1_after": os.getloadavg()[0],
+            }
             result = result_record(identity, pruning, raw, settings, lm, timing, prov)
             store.save(identity, result, f"{label}-{task.name}")
             status.records.append(result)

@@ -29,6 +29,9 @@ class EvalSettings:
             raise UserError(f"--max-length must be at least 16, got {self.max_length}")
 
 
+DEFAULT_SETTINGS = EvalSettings()
+
+
 @dataclass
 class EvalStatus:
     """What a run left behind: exactly which (config, task) pairs are done, failed or need the hub."""

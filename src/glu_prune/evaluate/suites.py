@@ -28,12 +28,29 @@ def _suite(*entries: str | tuple[str, int]) -> tuple[TaskSpec, ...]:
 
 
 BENCHMARKS_BASE = _suite(
-    "wikitext", ("mmlu", 5), "arc_challenge", "hellaswag", "winogrande", "piqa", "boolq",
-    "lambada_openai", "truthfulqa_mc1", "truthfulqa_mc2", ("gsm8k", 5), "ifeval", "leaderboard_musr",
-)  # fmt: skip
+    "wikitext",
+    ("mmlu", 5),
+    "arc_challenge",
+    "hellaswag",
+    "winogrande",
+    "piqa",
+    "boolq",
+    "lambada_openai",
+    "truthfulqa_mc1",
+    "truthfulqa_mc2",
+    ("gsm8k", 5),
+    "ifeval",
+    "leaderboard_musr",
+)
 BENCHMARKS_INSTRUCT = _suite(
-    "leaderboard_musr", "truthfulqa_mc1", "truthfulqa_mc2", "lambada_openai", ("mmlu", 5), ("gsm8k", 5), "ifeval",
-)  # fmt: skip
+    "leaderboard_musr",
+    "truthfulqa_mc1",
+    "truthfulqa_mc2",
+    "lambada_openai",
+    ("mmlu", 5),
+    ("gsm8k", 5),
+    "ifeval",
+)
 SUITES = {"base": BENCHMARKS_BASE, "instruct": BENCHMARKS_INSTRUCT}
 
 # Offline, a hub-only task is reported as "needs hub"; where packaged data allows a close

@@ -15,8 +15,26 @@ from .loading import (
 from .registry import ALIASES, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
 
 __all__ = [
-    "ALIASES", "DEVICES", "DTYPES", "REGISTRY", "ModelEntry", "ModelSpec", "canonical_name", "count_parameters",
-    "embedded_model_dir", "glu_config", "glu_mlps", "hub_offline_requested", "hub_reachable", "is_instruct",
-    "load_config", "load_model", "load_tokenizer", "meta_model", "pruned_dir_record", "resolve", "resolve_device",
+    "ALIASES",
+    "DEVICES",
+    "DTYPES",
+    "REGISTRY",
+    "ModelEntry",
+    "ModelSpec",
+    "canonical_name",
+    "count_parameters",
+    "embedded_model_dir",
+    "glu_config",
+    "glu_mlps",
+    "hub_offline_requested",
+    "hub_reachable",
+    "is_instruct",
+    "load_config",
+    "load_model",
+    "load_tokenizer",
+    "meta_model",
+    "pruned_dir_record",
+    "resolve",
+    "resolve_device",
     "weights_source",
-]  # fmt: skip
+]

@@ -45,6 +45,7 @@ def require_hub(hub_id: str) -> str:
     if not hub_reachable():
         raise UserError(
             f"{hub_id} needs the Hugging Face hub, which is unreachable from here and the model "
-            "is not in the local cache (use --random-weights for a shape-only model, or run where the hub is reachable)"
+            "is not in the local cache (use --random-weights for a shape-only model, or run where the hub "
+            "is reachable)"
         )
     return hub_id

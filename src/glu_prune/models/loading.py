@@ -83,7 +83,9 @@ def load_model(spec: ModelSpec):
         config = load_config(spec.model, spec.trust_remote_code)
         torch.manual_seed(spec.seed)
         with torch.device(device):
-            model = AutoModelForCausalLM.from_config(config, dtype=dtype, trust_remote_code=spec.trust_remote_code)
+            model = AutoModelForCausalLM.from_config(
+                config, dtype=dtype, trust_remote_code=spec.trust_remote_code
+            )
         return model.eval(), load_tokenizer(spec.model, required=False)
     source = weights_source(spec)
     model = AutoModelForCausalLM.from_pretrained(
@@ -119,4 +121,3 @@ def _tokenizer_source(name: str, required: bool) -> str | None:
     if source is None and required:
         source = require_hub(hub_id)
     return source
-

@@ -8,6 +8,13 @@ from .runner import run_carbon_profiling
 from .workloads import BENCHMARKS_CARBON, MODES
 
 __all__ = [
-    "BENCHMARKS_CARBON", "METERS", "MODES", "ORDERS", "ProfileConfig", "calibrate_idle_power",
-    "consolidate_profiles", "record_keys", "run_carbon_profiling",
-]  # fmt: skip
+    "BENCHMARKS_CARBON",
+    "METERS",
+    "MODES",
+    "ORDERS",
+    "ProfileConfig",
+    "calibrate_idle_power",
+    "consolidate_profiles",
+    "record_keys",
+    "run_carbon_profiling",
+]

@@ -49,8 +49,12 @@ class ProfileConfig:
             problems.append(str(exc))
         if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
             problems.append("--batch-size values must be positive")
-        for name, value, low in (("--batches", self.batches, 1), ("--new-tokens", self.new_tokens, 2),
-                                 ("--repeats", self.repeats, 1), ("--warmup", self.warmup, 0)):  # fmt: skip
+        for name, value, low in (
+            ("--batches", self.batches, 1),
+            ("--new-tokens", self.new_tokens, 2),
+            ("--repeats", self.repeats, 1),
+            ("--warmup", self.warmup, 0),
+        ):
             if not isinstance(value, int) or value < low:
                 problems.append(f"{name} must be an integer >= {low}")
         if self.energy not in ("auto", *METERS):

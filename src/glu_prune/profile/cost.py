@@ -20,7 +20,9 @@ def model_cost(model) -> dict:
         "param_bytes": sum(p.numel() * p.element_size() for p in model.parameters())
         + sum(b.numel() * b.element_size() for b in model.buffers()),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "linear_macs": sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear)),
+        "linear_macs": sum(
+            m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear)
+        ),
         "num_layers": config.num_hidden_layers,
         "attention_width": heads * head_dim,
     }
@@ -33,4 +35,7 @@ def decode_flops_per_token(cost: dict, context: float) -> float:
 
 def prefill_flops(cost: dict, prompt_len: float, batch: int) -> float:
     """FLOPs of a prefill of `batch` rows of `prompt_len` tokens (causal attention: ~len^2/2 pairs)."""
-    return batch * (2 * cost["linear_macs"] * prompt_len + 2 * cost["num_layers"] * prompt_len**2 * cost["attention_width"])
+    return batch * (
+        2 * cost["linear_macs"] * prompt_len
+        + 2 * cost["num_layers"] * prompt_len**2 * cost["attention_width"]
+    )

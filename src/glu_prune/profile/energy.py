@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from ..errors import UserError
 
@@ -89,8 +89,9 @@ class NvmlMeter:
         try:
             self._read_mj()
         except Exception as exc:  # NVMLError_NotSupported on GPUs without the counter (pre-Volta)
-            raise UserError(f"energy meter nvml: {self.device} has no energy counter ({exc}); "
-                            "use --energy codecarbon") from None  # fmt: skip
+            raise UserError(
+                f"energy meter nvml: {self.device} has no energy counter ({exc}); use --energy codecarbon"
+            ) from None
 
     def _read_mj(self) -> int:
         return self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
@@ -105,11 +106,18 @@ class NvmlMeter:
         self._start = None
         joules = (e1 - e0) * MJ_TO_J
         return EnergyReading(
-            source="nvml", estimate=False, joules=joules, window_s=t1 - t0,
+            source="nvml",
+            estimate=False,
+            joules=joules,
+            window_s=t1 - t0,
             components_j={"gpu": joules},
-            detail={"device": self.device, "nvml_index": self.device_index, "scope": "GPU board only",
-                    "counter": "nvmlDeviceGetTotalEnergyConsumption (mJ)"},
-        )  # fmt: skip
+            detail={
+                "device": self.device,
+                "nvml_index": self.device_index,
+                "scope": "GPU board only",
+                "counter": "nvmlDeviceGetTotalEnergyConsumption (mJ)",
+            },
+        )
 
     def close(self) -> None:
         self.nvml.nvmlShutdown()
@@ -129,10 +137,14 @@ def nvml_index_for(cuda_index: int = 0, nvml=None, cuda=None) -> int:
     try:
         if uuid is not None:
             text = str(uuid)
-            return nvml.nvmlDeviceGetIndex(nvml.nvmlDeviceGetHandleByUUID(text if text.startswith("GPU-") else f"GPU-{text}"))
+            return nvml.nvmlDeviceGetIndex(
+                nvml.nvmlDeviceGetHandleByUUID(text if text.startswith("GPU-") else f"GPU-{text}")
+            )
         if nvml.nvmlDeviceGetCount() == 1 and cuda.device_count() == 1:
             return 0  # one GPU on both sides: nothing to confuse it with
-        raise UserError("energy meter nvml: cannot match the CUDA device to an NVML device (no UUID from torch)")
+        raise UserError(
+            "energy meter nvml: cannot match the CUDA device to an NVML device (no UUID from torch)"
+        )
     finally:
         nvml.nvmlShutdown()
 
@@ -140,8 +152,12 @@ def nvml_index_for(cuda_index: int = 0, nvml=None, cuda=None) -> int:
 # ----------------------------------------------------------------------------- codecarbon
 
 # codecarbon's CPU modes that read a hardware energy counter; anything else is an estimate
-CPU_COUNTER_MODES = {"intel_rapl": "rapl", "intel_power_gadget": "powergadget",
-                     "apple_powermetrics": "powermetrics", "windows_emi": "emi"}  # fmt: skip
+CPU_COUNTER_MODES = {
+    "intel_rapl": "rapl",
+    "intel_power_gadget": "powergadget",
+    "apple_powermetrics": "powermetrics",
+    "windows_emi": "emi",
+}
 
 
 def _default_tracker(**kwargs):
@@ -166,8 +182,13 @@ class CodecarbonMeter:
 
     name = "codecarbon"
 
-    def __init__(self, country_iso_code: str = "USA", tracking_mode: str = "process",
-                 measure_power_secs: float = 3600.0, tracker_factory: Callable = _default_tracker):  # fmt: skip
+    def __init__(
+        self,
+        country_iso_code: str = "USA",
+        tracking_mode: str = "process",
+        measure_power_secs: float = 3600.0,
+        tracker_factory: Callable = _default_tracker,
+    ):
         if tracking_mode not in ("process", "machine"):
             raise UserError(f"codecarbon tracking mode must be process or machine, not {tracking_mode!r}")
         self.country, self.tracking_mode = country_iso_code, tracking_mode
@@ -176,9 +197,12 @@ class CodecarbonMeter:
 
     def begin(self) -> None:
         self._tracker = self.factory(
-            country_iso_code=self.country, tracking_mode=self.tracking_mode,
-            measure_power_secs=self.measure_power_secs, output_methods=[], log_level="error",
-        )  # fmt: skip
+            country_iso_code=self.country,
+            tracking_mode=self.tracking_mode,
+            measure_power_secs=self.measure_power_secs,
+            output_methods=[],
+            log_level="error",
+        )
         self._tracker.start()
 
     def end(self) -> EnergyReading:
@@ -189,7 +213,9 @@ class CodecarbonMeter:
         data = getattr(tracker, "final_emissions_data", None)
         if emissions_kg is None or data is None or data.energy_consumed is None:
             # codecarbon swallows its own exceptions (@suppress) and returns None
-            raise RuntimeError("codecarbon returned no data for this window (see its log); no energy recorded")
+            raise RuntimeError(
+                "codecarbon returned no data for this window (see its log); no energy recorded"
+            )
         modes = self.hardware_modes(tracker)
         cpu_mode = modes.get("cpu")
         counter = CPU_COUNTER_MODES.get(cpu_mode)
@@ -197,15 +223,23 @@ class CodecarbonMeter:
         # RAM is always a constant-per-GB model in codecarbon; the GPU part reads NVML
         estimate = counter is None or data.ram_energy > 0
         return EnergyReading(
-            source=source, estimate=estimate,
-            joules=data.energy_consumed * KWH_TO_J, window_s=float(data.duration),
+            source=source,
+            estimate=estimate,
+            joules=data.energy_consumed * KWH_TO_J,
+            window_s=float(data.duration),
             components_j={k: getattr(data, f"{k}_energy") * KWH_TO_J for k in ("cpu", "gpu", "ram")},
-            detail={"hardware_modes": modes, "tracking_mode": self.tracking_mode,
-                    "cpu_model": data.cpu_model, "codecarbon_version": data.codecarbon_version,
-                    "cpu_power_w": data.cpu_power, "ram_power_w": data.ram_power,
-                    "country_iso_code": data.country_iso_code, "country_name": data.country_name},
+            detail={
+                "hardware_modes": modes,
+                "tracking_mode": self.tracking_mode,
+                "cpu_model": data.cpu_model,
+                "codecarbon_version": data.codecarbon_version,
+                "cpu_power_w": data.cpu_power,
+                "ram_power_w": data.ram_power,
+                "country_iso_code": data.country_iso_code,
+                "country_name": data.country_name,
+            },
             emissions_kg_co2eq=float(emissions_kg),
-        )  # fmt: skip
+        )
 
     @staticmethod
     def hardware_modes(tracker) -> dict:
@@ -229,7 +263,9 @@ class NoMeter:
         self._t0 = time.perf_counter()
 
     def end(self) -> EnergyReading:
-        return EnergyReading(source="none", estimate=False, joules=None, window_s=time.perf_counter() - self._t0)
+        return EnergyReading(
+            source="none", estimate=False, joules=None, window_s=time.perf_counter() - self._t0
+        )
 
     def close(self) -> None:
         pass
@@ -261,7 +297,9 @@ def make_meter(name: str, device: str = "cpu", country_iso_code: str = "USA"):
 # ----------------------------------------------------------------------------- idle and accounting
 
 
-def calibrate_idle_power(meter, seconds: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> IdlePower:
+def calibrate_idle_power(
+    meter, seconds: float = 5.0, sleep: Callable[[float], None] = time.sleep
+) -> IdlePower:
     """Mean power over `seconds` of doing nothing, read by `meter` (call it right before the work,
     so the idle figure has the machine's current temperature and background load)."""
     if seconds <= 0:
@@ -269,12 +307,23 @@ def calibrate_idle_power(meter, seconds: float = 5.0, sleep: Callable[[float], N
     meter.begin()
     sleep(seconds)
     reading = meter.end()
-    return IdlePower(watts=reading.watts, seconds=reading.window_s, source=reading.source,
-                     estimate=reading.estimate, at=time.time())  # fmt: skip
+    return IdlePower(
+        watts=reading.watts,
+        seconds=reading.window_s,
+        source=reading.source,
+        estimate=reading.estimate,
+        at=time.time(),
+    )
 
 
-def account(reading: EnergyReading, work_s: float, tokens: int, idle: IdlePower | None, scale_to_work: bool,
-            computed_tokens: int | None = None) -> dict:  # fmt: skip
+def account(
+    reading: EnergyReading,
+    work_s: float,
+    tokens: int,
+    idle: IdlePower | None,
+    scale_to_work: bool,
+    computed_tokens: int | None = None,
+) -> dict:
     """Raw and idle-subtracted joules of exactly the timed work, per real token (`tokens`: what a
     user gets) and per computed token (`computed_tokens`: all the work did, the same at every
     pruning level, so the figure to compare levels by).
@@ -284,10 +333,21 @@ def account(reading: EnergyReading, work_s: float, tokens: int, idle: IdlePower 
     A reading from `NoMeter` gives None everywhere (not measured is not zero).
     """
     if reading.source == "none":
-        return {"energy_source": "none", "energy_estimate": None, "energy_raw_j": None, "energy_j": None,
-                "energy_raw_j_per_token": None, "energy_j_per_token": None, "energy_raw_j_per_computed_token": None,
-                "energy_j_per_computed_token": None}  # fmt: skip
-    raw = reading.joules * (work_s / reading.window_s) if scale_to_work and reading.window_s > 0 else reading.joules
+        return {
+            "energy_source": "none",
+            "energy_estimate": None,
+            "energy_raw_j": None,
+            "energy_j": None,
+            "energy_raw_j_per_token": None,
+            "energy_j_per_token": None,
+            "energy_raw_j_per_computed_token": None,
+            "energy_j_per_computed_token": None,
+        }
+    raw = (
+        reading.joules * (work_s / reading.window_s)
+        if scale_to_work and reading.window_s > 0
+        else reading.joules
+    )
     idle_j = idle.watts * work_s if idle is not None else None
     net = raw - idle_j if idle_j is not None else None
     out = {

@@ -35,7 +35,9 @@ class Generation:
 
 
 @torch.inference_mode()
-def generate_fixed(model, input_ids, attention_mask, new_tokens: int, clock, mark_steps: bool = True) -> Generation:
+def generate_fixed(
+    model, input_ids, attention_mask, new_tokens: int, clock, mark_steps: bool = True
+) -> Generation:
     """Greedy decoding of exactly `new_tokens` tokens per row (left-padded batch).
 
     Position ids follow the attention mask, so a left-padded row generates what it would alone.
@@ -55,15 +57,26 @@ def generate_fixed(model, input_ids, attention_mask, new_tokens: int, clock, mar
     out = torch.empty(batch, new_tokens, dtype=torch.long, device=device)
 
     marks = [clock.mark()]
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits  # fmt: skip
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits
     token = logits[:, -1].argmax(-1, keepdim=True)
     out[:, :1] = token
     marks.append(clock.mark())
     position = positions[:, -1:] + 1
     for step in range(1, new_tokens):
-        logits = model(input_ids=token, attention_mask=mask[:, : width + step], position_ids=position,
-                       past_key_values=cache, use_cache=True).logits  # fmt: skip
+        logits = model(
+            input_ids=token,
+            attention_mask=mask[:, : width + step],
+            position_ids=position,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits
         token = logits[:, -1].argmax(-1, keepdim=True)
         out[:, step : step + 1] = token
         position = position + 1

@@ -9,7 +9,9 @@ import time
 from .generate import generate_fixed, real_token_counts
 
 
-def measure(model, batches: list, new_tokens: int, clock, memory, meter, eos: set[int], warmup: int = 1) -> dict:
+def measure(
+    model, batches: list, new_tokens: int, clock, memory, meter, eos: set[int], warmup: int = 1
+) -> dict:
     """Run every batch once, timed, after `warmup` untimed runs of the first batch.
 
     `batches` is a list of (input_ids, attention_mask). The energy window, the peak-memory reset
@@ -62,8 +64,11 @@ def summarise(raw: dict, new_tokens: int) -> dict:
         "tpot_ms": 1e3 * decode_s / decode_steps if decode_steps else None,
         "e2e_ms": statistics.fmean(raw["e2e_ms"]),
         "tokens_per_s": sum(raw["generated_tokens"]) / e2e_s,  # real tokens only
-        "fixed_length_tokens_per_s": sum(raw["computed_tokens"]) / e2e_s,  # every computed token, incl. after EOS
-        "fixed_length_decode_tokens_per_s": (sum(raw["computed_tokens"]) - rows) / decode_s if decode_s else None,
+        "fixed_length_tokens_per_s": sum(raw["computed_tokens"])
+        / e2e_s,  # every computed token, incl. after EOS
+        "fixed_length_decode_tokens_per_s": (sum(raw["computed_tokens"]) - rows) / decode_s
+        if decode_s
+        else None,
         "prefill_tokens_per_s": sum(raw["prompt_tokens"]) / (sum(raw["ttft_ms"]) / 1e3),
         "generated_tokens": sum(raw["generated_tokens"]),
         "computed_tokens": sum(raw["computed_tokens"]),
@@ -82,6 +87,10 @@ def spread(values: list[float]) -> dict:
         return {"median": None, "min": None, "max": None, "iqr": None, "stdev": None, "n": 0}
     q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) > 1 else [vals[0]] * 3
     return {
-        "median": statistics.median(vals), "min": vals[0], "max": vals[-1], "iqr": q[2] - q[0],
-        "stdev": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals),
-    }  # fmt: skip
+        "median": statistics.median(vals),
+        "min": vals[0],
+        "max": vals[-1],
+        "iqr": q[2] - q[0],
+        "stdev": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+        "n": len(vals),
+    }

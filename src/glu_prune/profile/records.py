@@ -23,16 +23,43 @@ from .measure import spread
 
 KIND = "profile-measurement"
 METRICS = (
-    "ttft_ms", "tpot_ms", "e2e_ms", "tokens_per_s", "fixed_length_tokens_per_s",
-    "fixed_length_decode_tokens_per_s", "prefill_tokens_per_s", "peak_memory_bytes", "working_memory_bytes", "kv_cache_bytes",
-    "energy_j", "energy_raw_j", "energy_j_per_token", "energy_raw_j_per_token", "energy_j_per_computed_token",
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "tokens_per_s",
+    "fixed_length_tokens_per_s",
+    "fixed_length_decode_tokens_per_s",
+    "prefill_tokens_per_s",
+    "peak_memory_bytes",
+    "working_memory_bytes",
+    "kv_cache_bytes",
+    "energy_j",
+    "energy_raw_j",
+    "energy_j_per_token",
+    "energy_raw_j_per_token",
+    "energy_j_per_computed_token",
     "energy_raw_j_per_computed_token",
-    "idle_power_w", "emissions_kg_co2eq", "decode_flops_per_token", "prefill_flops", "generated_tokens",
-    "computed_tokens", "prompt_tokens", "rows_with_eos",
-)  # fmt: skip
+    "idle_power_w",
+    "emissions_kg_co2eq",
+    "decode_flops_per_token",
+    "prefill_flops",
+    "generated_tokens",
+    "computed_tokens",
+    "prompt_tokens",
+    "rows_with_eos",
+)
 # the same in every repeat of a record: taken from the first
-CONSTANT = ("model_bytes", "energy_source", "energy_estimate", "emissions_country", "timer", "memory_source",
-            "tokenizer", "chat_template", "mode")  # fmt: skip
+CONSTANT = (
+    "model_bytes",
+    "energy_source",
+    "energy_estimate",
+    "emissions_country",
+    "timer",
+    "memory_source",
+    "tokenizer",
+    "chat_template",
+    "mode",
+)
 
 
 def group_identity(identity: dict) -> dict:
@@ -49,18 +76,29 @@ def _aggregate(group: dict, members: list[dict]) -> dict:
     series = group["series"]
     saved = group.get("pruned_dir")  # a `glu-prune prune` output, measured as saved (level 0): its level
     record = {
-        "model": group["model"], "random_weights": group["random_weights"], "dtype": group["dtype"],
-        "device": group["device"], "hardware": group["hardware"], "threads": group.get("threads"),
+        "model": group["model"],
+        "random_weights": group["random_weights"],
+        "dtype": group["dtype"],
+        "device": group["device"],
+        "hardware": group["hardware"],
+        "threads": group.get("threads"),
         "method": pr.get("method", "none" if group["level"] == 0 else series["method"]),
-        "prune_method": series["method"], "divisor": series.get("divisor"),
+        "prune_method": series["method"],
+        "divisor": series.get("divisor"),
         "pruning_pct": saved["pruning_pct"] if saved else group["level"],
         "effective_pruning_pct": pr.get("effective_pruning_pct"),
-        "intermediate_size": pr.get("intermediate_size"), "expansion_ratio": pr.get("expansion_ratio"),
+        "intermediate_size": pr.get("intermediate_size"),
+        "expansion_ratio": pr.get("expansion_ratio"),
         "parameters": pr.get("parameters_after"),
-        "workload": group["workload"], "batch_size": group["batch_size"], "new_tokens": group["new_tokens"],
-        "batches": group["batches"], "repeats": group["repeats"], "repeats_done": len(done),
-        "repeats_failed": len(failed), "order": group["order"],
-    }  # fmt: skip
+        "workload": group["workload"],
+        "batch_size": group["batch_size"],
+        "new_tokens": group["new_tokens"],
+        "batches": group["batches"],
+        "repeats": group["repeats"],
+        "repeats_done": len(done),
+        "repeats_failed": len(failed),
+        "order": group["order"],
+    }
     record.update({k: first.get(k) for k in CONSTANT})
     spreads, raw = {}, {}
     for metric in METRICS:
@@ -68,18 +106,30 @@ def _aggregate(group: dict, members: list[dict]) -> dict:
         raw[metric] = values
         spreads[metric] = spread(values)
         record[metric] = spreads[metric]["median"]
-        if metric in ("ttft_ms", "tpot_ms", "e2e_ms", "tokens_per_s", "fixed_length_tokens_per_s", "energy_j_per_token",
-                      "energy_j_per_computed_token"):
+        if metric in (
+            "ttft_ms",
+            "tpot_ms",
+            "e2e_ms",
+            "tokens_per_s",
+            "fixed_length_tokens_per_s",
+            "energy_j_per_token",
+            "energy_j_per_computed_token",
+        ):
             record[f"{metric}_min"], record[f"{metric}_max"] = spreads[metric]["min"], spreads[metric]["max"]
     loads = [s["loadavg_start"][0] for s in samples] + [s["loadavg_end"][0] for s in samples]
     record["loadavg_1m_max"] = max(loads) if loads else None
-    record["status"] = "complete" if len(done) == group["repeats"] else (
-        f"incomplete: {len(done)} of {group['repeats']} repeats done, {len(failed)} failed")  # fmt: skip
+    record["status"] = (
+        "complete"
+        if len(done) == group["repeats"]
+        else (f"incomplete: {len(done)} of {group['repeats']} repeats done, {len(failed)} failed")
+    )
     record.update(
-        identity=group, spread=spreads, samples=raw,
+        identity=group,
+        spread=spreads,
+        samples=raw,
         order_positions=[s["order"] for s in samples],
         errors=[m.get("result", {}).get("error") for m in failed],
-    )  # fmt: skip
+    )
     return record
 
 
@@ -90,7 +140,9 @@ def _ratio(a, b):
 def _speedups(record: dict, base: dict | None) -> None:
     """Ideal and measured speed-ups over the series' unpruned model on the same workload."""
     b = base or {}
-    record["ideal_speedup"] = _ratio(b.get("model_bytes"), record["model_bytes"])  # bytes read per decode step
+    record["ideal_speedup"] = _ratio(
+        b.get("model_bytes"), record["model_bytes"]
+    )  # bytes read per decode step
     record["ideal_speedup_flops"] = _ratio(b.get("decode_flops_per_token"), record["decode_flops_per_token"])
     record["ideal_speedup_prefill_flops"] = _ratio(b.get("prefill_flops"), record["prefill_flops"])
     # decode time per step (one computed token per row, EOS or not): the same work at every level
@@ -110,7 +162,9 @@ def _read_runs(directory: Path) -> list[dict]:
         try:
             runs.append(json.loads(path.read_text(encoding="utf-8")))
         except ValueError as exc:
-            warnings.warn(f"run record {path} is unreadable ({exc}); left out of the complete JSON")
+            warnings.warn(
+                f"run record {path} is unreadable ({exc}); left out of the complete JSON", stacklevel=2
+            )
     return runs
 
 
@@ -136,30 +190,50 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
     records = [_aggregate(g, members) for g, members in groups.values()]
     by_key = {identity_key(r["identity"]): r for r in records}
     for r in records:  # a pruned dir has no unpruned model in its series (level 0 is itself)
-        base = None if "pruned_dir" in r["identity"] else by_key.get(identity_key({**r["identity"], "level": 0.0}))
+        base = (
+            None
+            if "pruned_dir" in r["identity"]
+            else by_key.get(identity_key({**r["identity"], "level": 0.0}))
+        )
         _speedups(r, base)
     if select is not None:  # after the speed-ups: a baseline measured by an earlier run still counts
         select = set(select)
         records = [r for r in records if identity_key(r["identity"]) in select]
         groups = {k: v for k, v in groups.items() if k in select}
-    records.sort(key=lambda r: (r["model"], r["random_weights"], r["dtype"], str(r["divisor"]), r["workload"],
-                                r["batch_size"], r["pruning_pct"]))  # fmt: skip
+    records.sort(
+        key=lambda r: (
+            r["model"],
+            r["random_weights"],
+            r["dtype"],
+            str(r["divisor"]),
+            r["workload"],
+            r["batch_size"],
+            r["pruning_pct"],
+        )
+    )
 
     runs = _read_runs(directory)
     files: dict[str, list[dict]] = {}
     for r in records:
-        files.setdefault(f"{slug(r['model'])}{'-random-weights' if r['random_weights'] else ''}_profile", []).append(r)
+        files.setdefault(
+            f"{slug(r['model'])}{'-random-weights' if r['random_weights'] else ''}_profile", []
+        ).append(r)
     nested = {"identity", "spread", "samples", "order_positions", "errors"}
     for prefix, recs in files.items():
         table = pd.DataFrame([{k: v for k, v in r.items() if k not in nested} for r in recs])
         atomic_write_text(dest / f"{prefix}_results.csv", table.to_csv(index=False))
         mine = (recs[0]["model"], recs[0]["random_weights"])
-        measurements = [m for g, ms in groups.values() if (g["model"], g["random_weights"]) == mine for m in ms]
+        measurements = [
+            m for g, ms in groups.values() if (g["model"], g["random_weights"]) == mine for m in ms
+        ]
         measured_by = {(m.get("result") or {}).get("run_id") for m in measurements}
-        atomic_write_json(dest / f"{prefix}_complete.json", {
-            "about": __doc__.splitlines()[0],
-            "runs": [run for run in runs if run.get("run_id") in measured_by],
-            "records": recs,
-            "measurements": measurements,
-        })  # fmt: skip
+        atomic_write_json(
+            dest / f"{prefix}_complete.json",
+            {
+                "about": __doc__.splitlines()[0],
+                "runs": [run for run in runs if run.get("run_id") in measured_by],
+                "records": recs,
+                "measurements": measurements,
+            },
+        )
     return records

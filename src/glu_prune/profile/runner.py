@@ -15,6 +15,7 @@ import socket
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
@@ -53,8 +54,13 @@ class ProfileRun:
     pending: set = field(default_factory=set)
 
     def identity(self, m: Measurement) -> dict:
-        return {**self.base, "level": float(m.level), "workload": m.workload, "batch_size": m.batch_size,
-                "repeat": m.repeat}  # fmt: skip
+        return {
+            **self.base,
+            "level": float(m.level),
+            "workload": m.workload,
+            "batch_size": m.batch_size,
+            "repeat": m.repeat,
+        }
 
     def label(self, m: Measurement) -> str:
         return f"{self.name}-L{m.level:g}-{m.workload}-b{m.batch_size}-r{m.repeat}"
@@ -102,8 +108,11 @@ def run_carbon_profiling(spec, config: ProfileConfig, out, progress: bool = Fals
         bar.close()
         run.meter.close()
         finish_run(run, tally)
-    mine = [{"identity": group_identity(run.identity(Measurement(lv, w, b, 0)))}
-            for lv in config.levels for (w, b) in run.units]  # fmt: skip
+    mine = [
+        {"identity": group_identity(run.identity(Measurement(lv, w, b, 0)))}
+        for lv in config.levels
+        for (w, b) in run.units
+    ]
     return consolidate_profiles(out, select=record_keys(mine))
 
 
@@ -114,8 +123,10 @@ def _check(spec: ModelSpec, config: ProfileConfig):
     """Everything checked before a model loads. -> (pruning.json of a pruned dir or None, model config)."""
     saved = pruned_dir_record(spec.model)
     if saved is not None and any(config.levels):
-        raise UserError(f"{spec.model} is already pruned ({saved.get('method')} {saved.get('pruning_pct')} %, "
-                        "it has pruning.json): profile it with --levels 0, or the original model with --levels")  # fmt: skip
+        raise UserError(
+            f"{spec.model} is already pruned ({saved.get('method')} {saved.get('pruning_pct')} %, "
+            "it has pruning.json): profile it with --levels 0, or the original model with --levels"
+        )
     model_config = load_config(spec.model, spec.trust_remote_code)
     for level in config.levels:  # every width is checked before anything loads
         if level:
@@ -126,44 +137,71 @@ def _check(spec: ModelSpec, config: ProfileConfig):
 def _identity_base(spec, config, name, device, order_mode, meter, saved) -> dict:
     import torch
 
-    series = config.series() if not saved else {"method": saved.get("method"), "divisor": saved.get("divisor")}
+    series = (
+        config.series() if not saved else {"method": saved.get("method"), "divisor": saved.get("divisor")}
+    )
     return {
-        "kind": KIND, "profiler_version": PROFILER_VERSION, "model": name,
-        "random_weights": spec.random_weights, "model_seed": spec.seed if spec.random_weights else None,
-        "dtype": spec.dtype, "device": device, "hardware": hardware_label(),
-        "threads": config.threads or torch.get_num_threads(), "series": series,
+        "kind": KIND,
+        "profiler_version": PROFILER_VERSION,
+        "model": name,
+        "random_weights": spec.random_weights,
+        "model_seed": spec.seed if spec.random_weights else None,
+        "dtype": spec.dtype,
+        "device": device,
+        "hardware": hardware_label(),
+        "threads": config.threads or torch.get_num_threads(),
+        "series": series,
         **({"pruned_dir": {k: v for k, v in saved.items() if k != "source_dir"}} if saved else {}),
-        "new_tokens": config.new_tokens, "batches": config.batches,
-        "repeats": config.repeats, "warmup": config.warmup, "seed": config.seed, "order": order_mode,
-        "energy": meter.name, "idle_seconds": config.idle_seconds if meter.name != "none" else None,
+        "new_tokens": config.new_tokens,
+        "batches": config.batches,
+        "repeats": config.repeats,
+        "warmup": config.warmup,
+        "seed": config.seed,
+        "order": order_mode,
+        "energy": meter.name,
+        "idle_seconds": config.idle_seconds if meter.name != "none" else None,
         "country": config.country if meter.name == "codecarbon" else None,
         "versions": package_versions((*RESULT_PACKAGES, "codecarbon", "nvidia-ml-py")),
-    }  # fmt: skip
+    }
 
 
 def open_run(spec: ModelSpec, config: ProfileConfig, out: Path) -> ProfileRun:
     """Validate, find what is still to measure, and write the run record ("running")."""
     saved, model_config = _check(spec, config)
     device = resolve_device(spec.device)
-    order_mode, memory_plan = resolve_order(config.order, spec, model_config, config.levels, config.divisor, device)
+    order_mode, memory_plan = resolve_order(
+        config.order, spec, model_config, config.levels, config.divisor, device
+    )
     meter = make_meter(config.energy, device, config.country)
     name = canonical_name(spec.model)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     run = ProfileRun(
-        spec=spec, config=config, name=name, device=device,
+        spec=spec,
+        config=config,
+        name=name,
+        device=device,
         base=_identity_base(spec, config, name, device, order_mode, meter, saved),
         units=[(w, b) for w in config.workloads for b in config.batch_sizes],
-        store=CheckpointStore(out / "checkpoints"), meter=meter, run_id=run_id,
-        run_file=out / "runs" / f"{run_id}.json", record={},
-    )  # fmt: skip
+        store=CheckpointStore(out / "checkpoints"),
+        meter=meter,
+        run_id=run_id,
+        run_file=out / "runs" / f"{run_id}.json",
+        record={},
+    )
     run.pending = _pending(run)
     run.record = {
-        "run_id": run_id, "status": "running", "spec": asdict(spec), "config": asdict(config),
-        "identity_base": run.base, "memory_plan": memory_plan,
+        "run_id": run_id,
+        "status": "running",
+        "spec": asdict(spec),
+        "config": asdict(config),
+        "identity_base": run.base,
+        "memory_plan": memory_plan,
         "measurements_planned": len(config.levels) * len(run.units) * config.repeats,
-        "measurements_pending": len(run.pending), "loadavg_before": os.getloadavg(), "started_at": time.time(),
+        "measurements_pending": len(run.pending),
+        "loadavg_before": os.getloadavg(),
+        "started_at": time.time(),
         "provenance": provenance(),
-    }  # fmt: skip
+    }
     atomic_write_json(run.run_file, run.record)
     return run
 
@@ -186,8 +224,11 @@ def _pending(run: ProfileRun) -> set[Measurement]:
                 if done is None:
                     pending.add(m)
     if stale:
-        warnings.warn(f"{len(stale)} checkpoints were measured on other prompts than these settings now draw "
-                      f"(an earlier prompt sampler); measuring them again: {', '.join(stale[:3])}", stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"{len(stale)} checkpoints were measured on other prompts than these settings now draw "
+            f"(an earlier prompt sampler); measuring them again: {', '.join(stale[:3])}",
+            stacklevel=3,
+        )
     return pending
 
 
@@ -209,9 +250,12 @@ def _execute(run: ProfileRun, visits: list[Visit], tally: Tally, advance) -> Non
                 held.clear()
                 _free(run.device)
                 held[visit.level] = _load(run, visit.level, prompts)
-            idle = calibrate_idle_power(run.meter, run.config.idle_seconds) if run.meter.name != "none" else None
+            idle = (
+                calibrate_idle_power(run.meter, run.config.idle_seconds) if run.meter.name != "none" else None
+            )
             for m in visit.measurements:
-                _record(run, tally, m, lambda m=m: _measure_one(run, held[m.level], prompts, m, idle, visit.order))
+                result = partial(_measure_one, run, held[m.level], prompts, m, idle, visit.order)
+                _record(run, tally, m, result)
                 advance(1)
     finally:
         _set_threads(threads_at_start)
@@ -233,7 +277,9 @@ def _record(run: ProfileRun, tally: Tally, m: Measurement, measure_it) -> None:
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - recorded as failed, reported, retried next run
-        run.store.save(ident, {"error": f"{type(exc).__name__}: {exc}", "run_id": run.run_id}, label, status="failed")
+        run.store.save(
+            ident, {"error": f"{type(exc).__name__}: {exc}", "run_id": run.run_id}, label, status="failed"
+        )
         tally.failed.append(label)
     else:
         run.store.save(ident, result, label)
@@ -249,8 +295,14 @@ def _measure_one(run: ProfileRun, held: Loaded, prompts: dict, m: Measurement, i
     raw = measure(held.model, batches, config.new_tokens, clock, memory, run.meter, held.eos, config.warmup)
     reading = raw.pop("reading")
     metrics = summarise(raw, config.new_tokens)
-    energy = account(reading, raw["work_s"], metrics["generated_tokens"], idle, run.meter.name == "codecarbon",
-                     computed_tokens=metrics["computed_tokens"])  # fmt: skip
+    energy = account(
+        reading,
+        raw["work_s"],
+        metrics["generated_tokens"],
+        idle,
+        run.meter.name == "codecarbon",
+        computed_tokens=metrics["computed_tokens"],
+    )
     width = sum(ids.shape[1] for ids, _ in batches) / len(batches)
     working = metrics["working_memory_bytes"]
     return {
@@ -260,12 +312,22 @@ def _measure_one(run: ProfileRun, held: Loaded, prompts: dict, m: Measurement, i
         **energy,
         "decode_flops_per_token": decode_flops_per_token(held.cost, width + config.new_tokens / 2),
         "prefill_flops": sum(prefill_flops(held.cost, ids.shape[1], ids.shape[0]) for ids, _ in batches),
-        "cost": held.cost, "prune_record": held.record, "raw": raw, "energy_reading": reading_dict(reading),
-        "timer": clock.source, "memory_source": memory.source, "mode": mode_name(m.batch_size),
-        "tokenizer": prompts["tokenizer"], "chat_template": prompts["chat_template"],
-        "prompt_ids": prompts["ids"][(m.workload, m.batch_size)], "order": order, "run_id": run.run_id,
-        "started_at": started, "loadavg_start": loadavg_start, "loadavg_end": os.getloadavg(),
-    }  # fmt: skip
+        "cost": held.cost,
+        "prune_record": held.record,
+        "raw": raw,
+        "energy_reading": reading_dict(reading),
+        "timer": clock.source,
+        "memory_source": memory.source,
+        "mode": mode_name(m.batch_size),
+        "tokenizer": prompts["tokenizer"],
+        "chat_template": prompts["chat_template"],
+        "prompt_ids": prompts["ids"][(m.workload, m.batch_size)],
+        "order": order,
+        "run_id": run.run_id,
+        "started_at": started,
+        "loadavg_start": loadavg_start,
+        "loadavg_end": os.getloadavg(),
+    }
 
 
 def _prepare_prompts(spec, tokenizer, vocab_size: int, config: ProfileConfig) -> dict:
@@ -292,10 +354,14 @@ def finish_run(run: ProfileRun, tally: Tally) -> None:
     missing = sorted(run.label(m) for m in run.pending if run.label(m) not in attempted)
     run.record.update(
         status=run_status(len(run.pending), tally.done, tally.failed, missing, tally.stopped_by),
-        measurements_done=len(tally.done), measurements_failed=len(tally.failed),
-        measurements_not_run=len(missing), failed=tally.failed, not_run=missing,
-        loadavg_after=os.getloadavg(), finished_at=time.time(),
-    )  # fmt: skip
+        measurements_done=len(tally.done),
+        measurements_failed=len(tally.failed),
+        measurements_not_run=len(missing),
+        failed=tally.failed,
+        not_run=missing,
+        loadavg_after=os.getloadavg(),
+        finished_at=time.time(),
+    )
     atomic_write_json(run.run_file, run.record)
 
 
@@ -312,7 +378,11 @@ def run_status(pending: int, done: list, failed: list, missing: list, stopped_by
         parts.append(f"{len(failed)} failed ({some(failed)}; a rerun retries them)")
     if missing:
         parts.append(f"{len(missing)} not run ({some(missing)})")
-    head = f"interrupted by {stopped_by}" if stopped_by else ("incomplete" if missing else "finished with failures")
+    head = (
+        f"interrupted by {stopped_by}"
+        if stopped_by
+        else ("incomplete" if missing else "finished with failures")
+    )
     return f"{head}: {'; '.join(parts)}"
 
 

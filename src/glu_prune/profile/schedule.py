@@ -50,8 +50,12 @@ def schedule(levels, units, repeats: int, seed: int, mode: str, pending: set[Mea
         return Visit(level, r, todo, info) if todo else None
 
     if mode == "interleaved":
-        visits = [visit(lv, r, order, pos) for r in range(repeats)
-                  for order in [shuffled(levels, f"levels:{seed}:{r}")] for pos, lv in enumerate(order)]  # fmt: skip
+        visits = [
+            visit(lv, r, order, pos)
+            for r in range(repeats)
+            for order in [shuffled(levels, f"levels:{seed}:{r}")]
+            for pos, lv in enumerate(order)
+        ]
     else:
         order = shuffled(levels, f"levels:{seed}")
         visits = [visit(lv, r, order, pos) for pos, lv in enumerate(order) for r in range(repeats)]

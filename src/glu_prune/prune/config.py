@@ -36,15 +36,19 @@ class PruneConfig:
             out.append("give exactly one of --pct and --expansion-ratio")
         if self.pct is not None and not (_number(self.pct) and 0 < self.pct < 100):
             out.append(f"--pct must be a number strictly between 0 and 100, got {self.pct!r}")
-        if self.expansion_ratio is not None and not (_number(self.expansion_ratio) and self.expansion_ratio > 0):
+        if self.expansion_ratio is not None and not (
+            _number(self.expansion_ratio) and self.expansion_ratio > 0
+        ):
             out.append(f"--expansion-ratio must be a positive number, got {self.expansion_ratio!r}")
         if self.divisor is not None and self.divisor not in DIVISORS:
             out.append(f"--divisor must be one of {', '.join(map(str, DIVISORS))}")
         if self.layers is not None and (not self.layers or len(set(self.layers)) != len(self.layers)):
             out.append("--layers must list distinct layer indices")
         if self.data_driven:
-            for flag, value in (("--calibration-samples", self.calibration_samples),
-                                ("--calibration-seq-len", self.calibration_seq_len)):  # fmt: skip
+            for flag, value in (
+                ("--calibration-samples", self.calibration_samples),
+                ("--calibration-seq-len", self.calibration_seq_len),
+            ):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     out.append(f"{flag} must be a positive integer, got {value!r}")
         return out

@@ -54,7 +54,9 @@ def _prune_layer(mlp, keep: torch.Tensor, k: int, gram: torch.Tensor | None) -> 
     keep = keep.to(mlp.gate_proj.weight.device)
     _slice_(mlp.gate_proj, keep, 0)
     _slice_(mlp.up_proj, keep, 0)
-    refit = None if gram is None else least_squares_down(mlp.down_proj.weight.data, gram.to(keep.device), keep)
+    refit = (
+        None if gram is None else least_squares_down(mlp.down_proj.weight.data, gram.to(keep.device), keep)
+    )
     _slice_(mlp.down_proj, keep, 1)
     if refit is not None:
         mlp.down_proj.weight.data.copy_(refit)
@@ -63,7 +65,9 @@ def _prune_layer(mlp, keep: torch.Tensor, k: int, gram: torch.Tensor | None) -> 
 
 
 @torch.no_grad()
-def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True, calibration_key=None) -> PruningRecord:
+def prune(
+    model, cfg: PruneConfig, tokenizer=None, progress: bool = True, calibration_key=None
+) -> PruningRecord:
     """Prune `model` in place and return its pruning record.
 
     calibration_key: a hashable identity of the (unpruned) weights; data-driven methods then reuse
@@ -84,7 +88,7 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True, calibr
     if cfg.data_driven:
         if tokenizer is None:
             raise UserError(f"method {cfg.method} needs the model's tokenizer for calibration text")
-        stats = calibration_statistics(model, mlps, tokenizer, cfg, progress, calibration_key)
+        stats = calibration_statistics(model, mlps, tokenizer, cfg, method.refit, progress, calibration_key)
         selection = Selection(selection.generator, stats)
     for i in tqdm(layers, desc=f"pruning ({cfg.method})", disable=not progress, leave=False):
         keep = torch.topk(method.scores(mlps[i], i, selection), k, largest=True).indices.sort().values
@@ -94,12 +98,21 @@ def prune(model, cfg: PruneConfig, tokenizer=None, progress: bool = True, calibr
         glu_config(model.config).intermediate_size = k
     settings = cfg.settings()
     return PruningRecord(
-        method=cfg.method, method_version=method.version, requested_pct=cfg.pct,
-        target_expansion_ratio=cfg.expansion_ratio, divisor=cfg.divisor, layers=cfg.layers,
-        seed=settings.get("seed"), calibration_samples=settings.get("calibration_samples"),
-        calibration_seq_len=settings.get("calibration_seq_len"), pruning_pct=pct,
-        original_intermediate_size=original, intermediate_size=k,
+        method=cfg.method,
+        method_version=method.version,
+        requested_pct=cfg.pct,
+        target_expansion_ratio=cfg.expansion_ratio,
+        divisor=cfg.divisor,
+        layers=cfg.layers,
+        seed=settings.get("seed"),
+        calibration_samples=settings.get("calibration_samples"),
+        calibration_seq_len=settings.get("calibration_seq_len"),
+        pruning_pct=pct,
+        original_intermediate_size=original,
+        intermediate_size=k,
         layer_intermediate_sizes=None if uniform else tuple(m.gate_proj.out_features for m in mlps),
-        hidden_size=glu_config(model.config).hidden_size, parameters_before=params_before,
-        parameters_after=count_parameters(model), calibration_source=SOURCE if cfg.data_driven else None,
-    )  # fmt: skip
+        hidden_size=glu_config(model.config).hidden_size,
+        parameters_before=params_before,
+        parameters_after=count_parameters(model),
+        calibration_source=SOURCE if cfg.data_driven else None,
+    )

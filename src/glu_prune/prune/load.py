@@ -25,10 +25,14 @@ def load_pruned(spec: ModelSpec, cfg: PruneConfig | None, progress: bool = True)
     name = canonical_name(spec.model)
     weights = (name, spec.random_weights, spec.dtype, spec.seed if spec.random_weights else None)
     record = PruningRecord.unpruned(model) if cfg is None else prune(model, cfg, tokenizer, progress, weights)
-    return model, tokenizer, {
-        "model": name,
-        "random_weights": spec.random_weights,
-        "dtype": spec.dtype,
-        **record.to_dict(),
-        "versions": package_versions(("torch", "transformers", "optipfair")),
-    }
+    return (
+        model,
+        tokenizer,
+        {
+            "model": name,
+            "random_weights": spec.random_weights,
+            "dtype": spec.dtype,
+            **record.to_dict(),
+            "versions": package_versions(("torch", "transformers", "optipfair")),
+        },
+    )

@@ -8,8 +8,9 @@ weights) equal `optipfair.prune_model`'s. Add a method by registering it in METH
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 

@@ -8,10 +8,21 @@ from ..models import count_parameters, glu_config, glu_mlps
 
 # keys left out of the record when they do not apply (None): seeds of deterministic methods,
 # calibration settings of weight-only methods, per-layer widths of uniformly pruned models
-OPTIONAL = ("method_version", "seed", "calibration_samples", "calibration_seq_len", "calibration_source",
-            "layer_intermediate_sizes")  # fmt: skip
-DERIVED = ("effective_pruning_pct", "uniform_width", "original_expansion_ratio", "expansion_ratio",
-           "parameter_reduction_pct")  # fmt: skip
+OPTIONAL = (
+    "method_version",
+    "seed",
+    "calibration_samples",
+    "calibration_seq_len",
+    "calibration_source",
+    "layer_intermediate_sizes",
+)
+DERIVED = (
+    "effective_pruning_pct",
+    "uniform_width",
+    "original_expansion_ratio",
+    "expansion_ratio",
+    "parameter_reduction_pct",
+)
 
 
 @dataclass(frozen=True)
@@ -40,14 +51,25 @@ class PruningRecord:
     def unpruned(cls, model) -> PruningRecord:
         width = glu_mlps(model)[0].gate_proj.out_features
         params = count_parameters(model)
-        return cls(method="none", requested_pct=0, target_expansion_ratio=None, divisor=None, layers=None,
-                   pruning_pct=0, original_intermediate_size=width, intermediate_size=width,
-                   hidden_size=glu_config(model.config).hidden_size, parameters_before=params,
-                   parameters_after=params)  # fmt: skip
+        return cls(
+            method="none",
+            requested_pct=0,
+            target_expansion_ratio=None,
+            divisor=None,
+            layers=None,
+            pruning_pct=0,
+            original_intermediate_size=width,
+            intermediate_size=width,
+            hidden_size=glu_config(model.config).hidden_size,
+            parameters_before=params,
+            parameters_after=params,
+        )
 
     @property
     def effective_pruning_pct(self) -> float:
-        return 100 * (self.original_intermediate_size - self.intermediate_size) / self.original_intermediate_size
+        return (
+            100 * (self.original_intermediate_size - self.intermediate_size) / self.original_intermediate_size
+        )
 
     @property
     def uniform_width(self) -> bool:
@@ -67,6 +89,9 @@ class PruningRecord:
 
     def to_dict(self) -> dict:
         """Plain data (stored in pruning.json and every result), with the derived ratios."""
-        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-               if not (k in OPTIONAL and v is None)}  # fmt: skip
+        out = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(self).items()
+            if not (k in OPTIONAL and v is None)
+        }
         return {**out, **{k: getattr(self, k) for k in DERIVED}}

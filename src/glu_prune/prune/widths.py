@@ -34,7 +34,9 @@ def pct_for_expansion_ratio(intermediate: int, hidden: int, ratio: float) -> flo
     return calculate_pruning_percentage_from_expansion_rate(intermediate, hidden, ratio * 100)
 
 
-def target_width(config, pct: float | None, expansion_ratio: float | None, divisor: int | None) -> tuple[float, int]:
+def target_width(
+    config, pct: float | None, expansion_ratio: float | None, divisor: int | None
+) -> tuple[float, int]:
     """(pct, kept width) for a model config and a request by percentage or by expansion ratio."""
     text = glu_config(config)
     if expansion_ratio is not None:

@@ -15,7 +15,23 @@ from .publish import build_model_card, push
 from .results import ResultSet, load_results
 
 __all__ = [
-    "CAPABILITY_GROUPS", "CHANCE", "PRIMARY_METRICS", "FigureReport", "Metric", "ResultSet", "Thresholds",
-    "build_model_card", "decision_matrix", "draw_figures", "group_of", "group_retention", "headline",
-    "load_results", "normalise_to_baseline", "performance_summary", "push", "ratio_with_stderr", "show_figures",
-]  # fmt: skip
+    "CAPABILITY_GROUPS",
+    "CHANCE",
+    "PRIMARY_METRICS",
+    "FigureReport",
+    "Metric",
+    "ResultSet",
+    "Thresholds",
+    "build_model_card",
+    "decision_matrix",
+    "draw_figures",
+    "group_of",
+    "group_retention",
+    "headline",
+    "load_results",
+    "normalise_to_baseline",
+    "performance_summary",
+    "push",
+    "ratio_with_stderr",
+    "show_figures",
+]

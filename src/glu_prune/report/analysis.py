@@ -26,8 +26,10 @@ def _direction(row) -> bool | None:
     from_table = None if from_table is None or from_table != from_table else bool(from_table)
     mine = known.get((row["metric"], row.get("filter", "none")))
     if mine is not None and from_table is not None and mine != from_table:
-        raise UserError(f"{row['task']}/{row['metric']}: lm-eval says higher_is_better={from_table}, "
-                        f"PRIMARY_METRICS says {mine}")  # fmt: skip
+        raise UserError(
+            f"{row['task']}/{row['metric']}: lm-eval says higher_is_better={from_table}, "
+            f"PRIMARY_METRICS says {mine}"
+        )
     return mine if mine is not None else from_table
 
 
@@ -40,7 +42,9 @@ def ratio_with_stderr(value, stderr, base, base_stderr, higher_is_better: bool):
     estimate needs per-document scores, which the tidy results do not keep. A missing stderr gives
     NaN (unknown), never 0.
     """
-    num, num_se, den, den_se = (value, stderr, base, base_stderr) if higher_is_better else (base, base_stderr, value, stderr)
+    num, num_se, den, den_se = (
+        (value, stderr, base, base_stderr) if higher_is_better else (base, base_stderr, value, stderr)
+    )
     if den is None or den != den or den == 0 or num is None or num != num:
         return math.nan, math.nan
     ratio = num / den
@@ -69,8 +73,15 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
     table = evaluation.copy()
     if "subtask" not in table:
         table["subtask"] = table["task"]
-    for col, default in (("filter", "none"), ("num_fewshot", 0), ("data_source", "unknown"), ("limit", None),
-                         ("chat_template", None), ("divisor", None), ("seed", None)):  # fmt: skip
+    for col, default in (
+        ("filter", "none"),
+        ("num_fewshot", 0),
+        ("data_source", "unknown"),
+        ("limit", None),
+        ("chat_template", None),
+        ("divisor", None),
+        ("seed", None),
+    ):
         if col not in table:
             table[col] = default
     table["filter"] = table["filter"].fillna("none")
@@ -82,26 +93,35 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
             row.task not in PRIMARY_METRICS
             or any((m.name, m.filter) == (row.metric, row.filter) for m in PRIMARY_METRICS[row.task])
             for row in table.itertuples()
-        ]  # fmt: skip
+        ]
         table = table[keep]
     table = table.assign(
         higher_is_better=[_direction(r) for r in table.to_dict("records")],
         group=table["task"].map(group_of),
-        headline=[(h := headline(r.task)) is None or (h.name, h.filter) == (r.metric, r.filter) for r in table.itertuples()],
-    )  # fmt: skip
+        headline=[
+            (h := headline(r.task)) is None or (h.name, h.filter) == (r.metric, r.filter)
+            for r in table.itertuples()
+        ],
+    )
     is_base = (table["method"] == "none") & (table["pruning_pct"] == 0)
     base = table[is_base].assign(_k=lambda f: join_key(f, LIKE_KEYS))
     clash = base.groupby("_k").filter(lambda g: g["value"].nunique(dropna=False) > 1)
     if not clash.empty:
         r = clash.iloc[0]
-        raise UserError(f"ambiguous baseline: {clash['_k'].nunique()} settings have several unpruned results "
-                        f"that differ (e.g. {r['model']} {r['task']}/{r['metric']}); load one run's results")  # fmt: skip
+        raise UserError(
+            f"ambiguous baseline: {clash['_k'].nunique()} settings have several unpruned results "
+            f"that differ (e.g. {r['model']} {r['task']}/{r['metric']}); load one run's results"
+        )
     base = base.drop_duplicates("_k").set_index("_k")
     keys = join_key(table, LIKE_KEYS)
     table["baseline_value"] = keys.map(base["value"]).astype(float)
     table["baseline_stderr"] = keys.map(base["stderr"]).astype(float)
-    out = [ratio_with_stderr(r.value, r.stderr, r.baseline_value, r.baseline_stderr, r.higher_is_better)
-           if r.higher_is_better is not None else (math.nan, math.nan) for r in table.itertuples()]  # fmt: skip
+    out = [
+        ratio_with_stderr(r.value, r.stderr, r.baseline_value, r.baseline_stderr, r.higher_is_better)
+        if r.higher_is_better is not None
+        else (math.nan, math.nan)
+        for r in table.itertuples()
+    ]
     table["normalised"], table["normalised_stderr"] = [o[0] for o in out], [o[1] for o in out]
     sign = table["higher_is_better"].map({True: 1.0, False: -1.0}).astype(float)
     table["delta"] = sign * (table["value"] - table["baseline_value"])
@@ -111,7 +131,8 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
     table.loc[base_rows, ["normalised_stderr", "delta_stderr"]] = 0.0
     table["note"] = ""
     table.loc[table["baseline_value"].isna(), "note"] = (
-        "no unpruned result with the same settings (few-shot, data source, limit, chat template)")
+        "no unpruned result with the same settings (few-shot, data source, limit, chat template)"
+    )
     table.loc[table["higher_is_better"].isna(), "note"] = "direction of this metric unknown"
     zero = table["baseline_value"].eq(0) & table["higher_is_better"].eq(True)
     table.loc[zero, "note"] = "baseline scored 0: ratio undefined (see delta)"
@@ -124,11 +145,12 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
 
 
 def _mean_with_stderr(values, stderrs) -> tuple[float, float]:
-    """Unweighted mean of task retentions; stderr sqrt(sum s^2)/k (tasks independent), NaN if any is unknown."""
+    """Unweighted mean of task retentions; stderr sqrt(sum s^2)/k (tasks independent), NaN if one is
+    unknown."""
     vals = [v for v in values if v == v]
     if not vals:
         return math.nan, math.nan
-    ses = [s for v, s in zip(values, stderrs) if v == v]
+    ses = [s for v, s in zip(values, stderrs, strict=False) if v == v]
     se = math.sqrt(sum(s * s for s in ses)) / len(ses) if all(s == s for s in ses) else math.nan
     return sum(vals) / len(vals), se
 
@@ -138,7 +160,9 @@ def group_retention(normalised):
     its stderr, and the tasks it covers. Input: normalise_to_baseline's output."""
     import pandas as pd
 
-    rows = normalised[normalised["headline"] & ~((normalised["method"] == "none") & (normalised["pruning_pct"] == 0))]
+    rows = normalised[
+        normalised["headline"] & ~((normalised["method"] == "none") & (normalised["pruning_pct"] == 0))
+    ]
     keys = [*CONFIG_KEYS, "intermediate_size", "expansion_ratio", "data_source"]
     keys = [k for k in keys if k in rows]
     out = []
@@ -147,12 +171,21 @@ def group_retention(normalised):
             valid = gg[gg["normalised"].notna()]  # a setting with no baseline to compare with does not count
             twice = valid.loc[valid.duplicated(["task", "metric", "filter"]), "task"]
             if len(twice):
-                raise UserError(f"{', '.join(sorted(set(twice)))} appears more than once for one pruned model "
-                                "(different limits or settings?): keep one setting per results dir")  # fmt: skip
+                raise UserError(
+                    f"{', '.join(sorted(set(twice)))} appears more than once for one pruned model "
+                    "(different limits or settings?): keep one setting per results dir"
+                )
             mean, se = _mean_with_stderr(list(gg["normalised"]), list(gg["normalised_stderr"]))
-            out.append({**dict(zip(keys, cfg)), "group": group, "retention": mean, "retention_stderr": se,
-                        "tasks": ",".join(sorted(gg.loc[gg["normalised"].notna(), "task"])),
-                        "n_tasks": int(gg["normalised"].notna().sum())})  # fmt: skip
+            out.append(
+                {
+                    **dict(zip(keys, cfg, strict=False)),
+                    "group": group,
+                    "retention": mean,
+                    "retention_stderr": se,
+                    "tasks": ",".join(sorted(gg.loc[gg["normalised"].notna(), "task"])),
+                    "n_tasks": int(gg["normalised"].notna().sum()),
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -188,17 +221,34 @@ def performance_summary(profiles):
     if profiles is None or profiles.empty:
         return pd.DataFrame()
     p = profiles.copy()
-    for col in ("hardware", "dtype", "random_weights", "divisor", "prune_method", "energy_source", "new_tokens"):
+    for col in (
+        "hardware",
+        "dtype",
+        "random_weights",
+        "divisor",
+        "prune_method",
+        "energy_source",
+        "new_tokens",
+    ):
         if col not in p:
             p[col] = None
     context = ["model", "hardware", "dtype", "random_weights", "new_tokens"]
     series = [*context, "prune_method", "divisor", "workload", "batch_size"]
-    base = p[p["pruning_pct"] == 0].assign(_k=lambda f: join_key(f, series)).drop_duplicates("_k").set_index("_k")
+    base = (
+        p[p["pruning_pct"] == 0]
+        .assign(_k=lambda f: join_key(f, series))
+        .drop_duplicates("_k")
+        .set_index("_k")
+    )
     p = p[p["pruning_pct"] > 0].copy()
     k = join_key(p, series)
-    ratios = {"throughput_gain": "fixed_length_tokens_per_s", "throughput_gain_real_tokens": "tokens_per_s",
-              "energy_ratio": "energy_j_per_computed_token", "energy_ratio_real_tokens": "energy_j_per_token",
-              "memory_ratio": "peak_memory_bytes"}  # fmt: skip
+    ratios = {
+        "throughput_gain": "fixed_length_tokens_per_s",
+        "throughput_gain_real_tokens": "tokens_per_s",
+        "energy_ratio": "energy_j_per_computed_token",
+        "energy_ratio_real_tokens": "energy_j_per_token",
+        "memory_ratio": "peak_memory_bytes",
+    }
     for name, col in ratios.items():  # pruned / unpruned
         p[name] = (p[col] / k.map(base[col])).astype(float) if col in p and col in base else math.nan
     p["memory_saving"] = 1 - p["memory_ratio"]
@@ -206,20 +256,23 @@ def performance_summary(profiles):
     for key, g in p.groupby([*context, "intermediate_size"], dropna=False):
         lo, hi = g["batch_size"].min(), g["batch_size"].max()
         small, large = g[g["batch_size"] == lo], g[g["batch_size"] == hi]
-        out.append({
-            **dict(zip([*context, "intermediate_size"], key)),
-            "latency_batch": int(lo), "throughput_batch": int(hi),
-            "decode_speedup": _geomean(small["measured_speedup"]),
-            "ideal_speedup": _geomean(small["ideal_speedup"]),
-            "ttft_speedup": _geomean(small.get("measured_speedup_ttft", [])),
-            "throughput_gain": _geomean(large["throughput_gain"]),
-            "throughput_gain_real_tokens": _geomean(large["throughput_gain_real_tokens"]),
-            "memory_saving": float(small["memory_saving"].median()),
-            "energy_per_token_ratio": _geomean(small["energy_ratio"]),
-            "energy_per_real_token_ratio": _geomean(small["energy_ratio_real_tokens"]),
-            "energy_source": ",".join(sorted(set(map(str, small["energy_source"].dropna())))) or None,
-            "workloads": ",".join(sorted(set(g["workload"]))),
-        })  # fmt: skip
+        out.append(
+            {
+                **dict(zip([*context, "intermediate_size"], key, strict=False)),
+                "latency_batch": int(lo),
+                "throughput_batch": int(hi),
+                "decode_speedup": _geomean(small["measured_speedup"]),
+                "ideal_speedup": _geomean(small["ideal_speedup"]),
+                "ttft_speedup": _geomean(small.get("measured_speedup_ttft", [])),
+                "throughput_gain": _geomean(large["throughput_gain"]),
+                "throughput_gain_real_tokens": _geomean(large["throughput_gain_real_tokens"]),
+                "memory_saving": float(small["memory_saving"].median()),
+                "energy_per_token_ratio": _geomean(small["energy_ratio"]),
+                "energy_per_real_token_ratio": _geomean(small["energy_ratio_real_tokens"]),
+                "energy_source": ",".join(sorted(set(map(str, small["energy_source"].dropna())))) or None,
+                "workloads": ",".join(sorted(set(g["workload"]))),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -239,13 +292,19 @@ def _verdict(row: dict, groups: list[str], t: Thresholds) -> tuple[str, str]:
     if speed != speed and mem != mem:
         return "undecided", "no profile measurements for this width"
     if not (speed >= t.min_speedup or mem >= t.min_memory_saving):
-        reasons.append(f"gain too small: decode speed-up {speed:.3f} < {t.min_speedup:g} "
-                       f"and memory saving {mem:.3f} < {t.min_memory_saving:g}")  # fmt: skip
+        reasons.append(
+            f"gain too small: decode speed-up {speed:.3f} < {t.min_speedup:g} "
+            f"and memory saving {mem:.3f} < {t.min_memory_saving:g}"
+        )
     if reasons:
         return "do not upload", "; ".join(reasons + borderline)
     if borderline:
         return "borderline", "; ".join(borderline)
-    return "upload", f"retention >= {t.min_retention:g} in {', '.join(groups)}; decode speed-up {speed:.3f}, memory saving {mem:.3f}"
+    return (
+        "upload",
+        f"retention >= {t.min_retention:g} in {', '.join(groups)}; decode speed-up {speed:.3f}, memory "
+        f"saving {mem:.3f}",
+    )
 
 
 def decision_matrix(evaluation, profiles=None, thresholds: Thresholds = Thresholds()):
@@ -260,13 +319,26 @@ def decision_matrix(evaluation, profiles=None, thresholds: Thresholds = Threshol
     retention = group_retention(norm)
     if retention.empty:
         raise UserError("no pruned configuration has capability results next to an unpruned baseline")
-    keys = [k for k in retention.columns if k not in ("group", "retention", "retention_stderr", "tasks", "n_tasks")]
+    keys = [
+        k
+        for k in retention.columns
+        if k not in ("group", "retention", "retention_stderr", "tasks", "n_tasks")
+    ]
     groups = [g for g in GROUP_ORDER if g in set(retention["group"])]
     wide = None
     for g in groups:
-        part = retention[retention["group"] == g].drop(columns="group").rename(columns={
-            "retention": f"retention_{g}", "retention_stderr": f"retention_{g}_stderr", "tasks": f"tasks_{g}",
-            "n_tasks": f"n_tasks_{g}"})  # fmt: skip
+        part = (
+            retention[retention["group"] == g]
+            .drop(columns="group")
+            .rename(
+                columns={
+                    "retention": f"retention_{g}",
+                    "retention_stderr": f"retention_{g}_stderr",
+                    "tasks": f"tasks_{g}",
+                    "n_tasks": f"n_tasks_{g}",
+                }
+            )
+        )
         wide = part if wide is None else wide.merge(part, on=keys, how="outer")
     pruned = norm[norm["headline"] & (norm["method"] != "none") & norm["normalised"].notna()]
     worst = pruned.loc[pruned.groupby(join_key(pruned, keys))["normalised"].idxmin()]
@@ -280,6 +352,12 @@ def decision_matrix(evaluation, profiles=None, thresholds: Thresholds = Threshol
     rows = []
     for row in wide.drop(columns="_k").to_dict("records"):
         verdict, reason = _verdict(row, groups, thresholds)
-        rows.append({**row, "recommendation": verdict, "reason": reason,
-                     **{f"threshold_{k}": v for k, v in asdict(thresholds).items()}})  # fmt: skip
+        rows.append(
+            {
+                **row,
+                "recommendation": verdict,
+                "reason": reason,
+                **{f"threshold_{k}": v for k, v in asdict(thresholds).items()},
+            }
+        )
     return pd.DataFrame(rows)

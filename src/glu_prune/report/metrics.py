@@ -39,7 +39,14 @@ PRIMARY_METRICS: dict[str, tuple[Metric, ...]] = {
 
 # Score of uniform guessing over the answer choices, where that is well defined (drawn as a guide:
 # a retention near chance/baseline means the task no longer separates the models).
-CHANCE = {"mmlu": 0.25, "arc_challenge": 0.25, "hellaswag": 0.25, "winogrande": 0.5, "piqa": 0.5, "boolq": 0.5}
+CHANCE = {
+    "mmlu": 0.25,
+    "arc_challenge": 0.25,
+    "hellaswag": 0.25,
+    "winogrande": 0.5,
+    "piqa": 0.5,
+    "boolq": 0.5,
+}
 
 CAPABILITY_GROUPS: dict[str, tuple[str, ...]] = {
     "fragile": ("mmlu", "gsm8k", "wikitext", "wikipedia_ppl", "lambada_openai"),
@@ -53,7 +60,17 @@ CAPABILITY_GROUPS_NOTE = (
 GROUP_ORDER = ("fragile", "robust", "other")
 
 # Two rows measure the same thing only when all of these agree (besides the pruning config).
-LIKE_KEYS = ("model", "task", "subtask", "metric", "filter", "num_fewshot", "data_source", "limit", "chat_template")
+LIKE_KEYS = (
+    "model",
+    "task",
+    "subtask",
+    "metric",
+    "filter",
+    "num_fewshot",
+    "data_source",
+    "limit",
+    "chat_template",
+)
 # A pruned configuration, as it appears in the tidy evaluation CSV.
 CONFIG_KEYS = ("model", "method", "pruning_pct", "divisor", "seed")
 NO_STDERR = "lm-eval gives no stderr for this metric: uncertainty unknown, not zero"

@@ -24,8 +24,17 @@ def save(fig, path: Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def figure(nrows: int, ncols: int, footer: list[str], title: str, panel=(3.3, 2.5), legend_in=1.9,
-            xlabel: str | None = None, ylabel: str | None = None, sharey=False):  # fmt: skip
+def figure(
+    nrows: int,
+    ncols: int,
+    footer: list[str],
+    title: str,
+    panel=(3.3, 2.5),
+    legend_in=1.9,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    sharey=False,
+):
     """A grid of panels with fixed margins (inches): title on top, legend on the right, the
     footer (provenance, settings) wrapped to the figure's width at the bottom."""
     import matplotlib.pyplot as plt
@@ -36,27 +45,53 @@ def figure(nrows: int, ncols: int, footer: list[str], title: str, panel=(3.3, 2.
     bottom = 0.65 + 0.13 * len(lines)
     height = top + nrows * panel[1] + (nrows - 1) * gap_h + bottom
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=sharey)
-    fig.subplots_adjust(left=left / width, right=1 - legend_in / width, top=1 - top / height, bottom=bottom / height,
-                        wspace=gap_w / panel[0], hspace=gap_h / panel[1])  # fmt: skip
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - legend_in / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=gap_w / panel[0],
+        hspace=gap_h / panel[1],
+    )
     fig.suptitle(title, fontsize=11, y=1 - 0.12 / height, va="top")
     fig.text(0.08 / width, 0.08 / height, "\n".join(lines), ha="left", va="bottom", fontsize=7, color="0.25")
     if xlabel:
-        fig.text(0.5 * (left / width + 1 - legend_in / width), (0.12 + 0.13 * len(lines) + 0.12) / height, xlabel,
-                 ha="center", va="bottom", fontsize=9)  # fmt: skip
+        fig.text(
+            0.5 * (left / width + 1 - legend_in / width),
+            (0.12 + 0.13 * len(lines) + 0.12) / height,
+            xlabel,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     if ylabel:
-        fig.text(0.1 / width, 0.5 * (1 - top / height + bottom / height), ylabel, rotation=90, ha="left",
-                 va="center", fontsize=9)  # fmt: skip
+        fig.text(
+            0.1 / width,
+            0.5 * (1 - top / height + bottom / height),
+            ylabel,
+            rotation=90,
+            ha="left",
+            va="center",
+            fontsize=9,
+        )
     return fig, axes
 
 
 def legend(fig, axes, title=None) -> None:
     handles = {}
     for ax in list(getattr(axes, "flat", axes)):
-        for h, lab in zip(*ax.get_legend_handles_labels()):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=False):
             handles.setdefault(lab, h)
     if handles:
-        fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8, title=title, title_fontsize=8,
-                   frameon=False)  # fmt: skip
+        fig.legend(
+            handles.values(),
+            handles.keys(),
+            loc="upper right",
+            fontsize=8,
+            title=title,
+            title_fontsize=8,
+            frameon=False,
+        )
 
 
 def series_label(method, divisor, seed) -> str:
@@ -79,12 +114,22 @@ def uniq(values) -> list:
 
 def eval_context(frame) -> list[str]:
     """Footer lines: model, data source, n scored and limit per task, few-shot, chat template, hardware."""
-    per_task = frame.groupby("task").agg(n=("n_samples", "max"), limit=("limit", "max"), shots=("num_fewshot", "max"))
-    n = ", ".join(f"{t} {num(r.n)} ({'all' if r.limit != r.limit else num(r.limit)})" for t, r in per_task.iterrows())
-    few = ", ".join(f"{t} {num(r.shots)}-shot" for t, r in per_task.iterrows() if r.shots == r.shots and r.shots) or "all 0-shot"
+    per_task = frame.groupby("task").agg(
+        n=("n_samples", "max"), limit=("limit", "max"), shots=("num_fewshot", "max")
+    )
+    n = ", ".join(
+        f"{t} {num(r.n)} ({'all' if r.limit != r.limit else num(r.limit)})" for t, r in per_task.iterrows()
+    )
+    few = (
+        ", ".join(
+            f"{t} {num(r.shots)}-shot" for t, r in per_task.iterrows() if r.shots == r.shots and r.shots
+        )
+        or "all 0-shot"
+    )
     chat = ", ".join(uniq(frame.get("chat_template", []))).replace("True", "on").replace("False", "off")
     return [
-        f"model: {frame['model'].iloc[0]}   data source: {', '.join(uniq(frame['data_source']))}   few-shot: {few}"
+        f"model: {frame['model'].iloc[0]}   data source: {', '.join(uniq(frame['data_source']))}   "
+        f"few-shot: {few}"
         f"   chat template: {chat or 'unknown'}",
         f"documents scored per task (limit): {n}",
         f"hardware: {'; '.join(uniq(frame['hardware']))}   project commit: "
@@ -123,7 +168,9 @@ def series(frame):
     out = []
     for (method, divisor, seed), g in pruned.groupby(["method", "divisor", "seed"], dropna=False):
         rows = g if base.empty else pd.concat([base, g])
-        out.append((series_label(method, divisor, seed), rows.sort_values("expansion_ratio", ascending=False)))
+        out.append(
+            (series_label(method, divisor, seed), rows.sort_values("expansion_ratio", ascending=False))
+        )
     return out
 
 

@@ -18,9 +18,11 @@ PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", 
 class ResultSet:
     """The tidy tables found under a directory, with where each came from."""
 
-    evaluation: "object"  # pandas DataFrame (empty when none was found)
-    profiles: "object"
-    sources: dict = field(default_factory=dict)  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
+    evaluation: object  # pandas DataFrame (empty when none was found)
+    profiles: object
+    sources: dict = field(
+        default_factory=dict
+    )  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
 
 
 def _complete_json(csv: Path) -> Path:
@@ -47,7 +49,9 @@ def read_eval_csv(csv: Path):
         by_checkpoint = {r.get("checkpoint"): r.get("provenance", {}) for r in runs}
         if "checkpoint" in table:
             prov = table["checkpoint"].map(lambda c: by_checkpoint.get(c, {}))
-            table["hardware"] = prov.map(lambda p: hardware_label(p["hardware"]) if p.get("hardware") else "unknown")
+            table["hardware"] = prov.map(
+                lambda p: hardware_label(p["hardware"]) if p.get("hardware") else "unknown"
+            )
             table["project_commit"] = prov.map(_commit)
     table["source_csv"] = str(csv)
     return table
@@ -64,9 +68,15 @@ def load_results(*paths) -> ResultSet:
     for p in map(Path, paths):
         if not p.exists():
             raise UserError(f"{p} does not exist")
-        csvs += [p] if p.is_file() else sorted(
-            c for c in p.rglob("*.csv") if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
-        )  # fmt: skip
+        csvs += (
+            [p]
+            if p.is_file()
+            else sorted(
+                c
+                for c in p.rglob("*.csv")
+                if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
+            )
+        )
     evals, profiles, sources = [], [], {"evaluation": [], "profiles": [], "ignored": []}
     for csv in csvs:
         try:
@@ -91,8 +101,18 @@ def load_results(*paths) -> ResultSet:
     return ResultSet(evaluation, prof, sources)
 
 
-PROFILE_KEYS = ("model", "random_weights", "dtype", "hardware", "prune_method", "divisor", "pruning_pct", "workload",
-                "batch_size", "new_tokens")  # fmt: skip
+PROFILE_KEYS = (
+    "model",
+    "random_weights",
+    "dtype",
+    "hardware",
+    "prune_method",
+    "divisor",
+    "pruning_pct",
+    "workload",
+    "batch_size",
+    "new_tokens",
+)
 
 
 def _one_row_per_profile(prof):
@@ -104,14 +124,24 @@ def _one_row_per_profile(prof):
     conflicts = []
     for key, g in twice.groupby(keys, dropna=False, sort=True):
         rows = g.drop(columns="source_csv").to_dict("records")
-        differ = sorted({c for r in rows[1:] for c, v in r.items()
-                         if v == v and rows[0].get(c) == rows[0].get(c) and v != rows[0].get(c)})  # fmt: skip
+        differ = sorted(
+            {
+                c
+                for r in rows[1:]
+                for c, v in r.items()
+                if v == v and rows[0].get(c) == rows[0].get(c) and v != rows[0].get(c)
+            }
+        )
         if differ:
-            conflicts.append(f"{' '.join(map(key_cell, key))} in {', '.join(sorted(set(g['source_csv'])))} "
-                             f"(differing: {', '.join(differ[:5])})")  # fmt: skip
+            conflicts.append(
+                f"{' '.join(map(key_cell, key))} in {', '.join(sorted(set(g['source_csv'])))} "
+                f"(differing: {', '.join(differ[:5])})"
+            )
     if conflicts:
-        raise UserError(f"{len(conflicts)} profile settings appear more than once with different results, e.g. "
-                        f"{conflicts[0]}; load one run's results (or one setting per results dir)")  # fmt: skip
+        raise UserError(
+            f"{len(conflicts)} profile settings appear more than once with different results, e.g. "
+            f"{conflicts[0]}; load one run's results (or one setting per results dir)"
+        )
     return prof.drop_duplicates(keys)
 
 

@@ -24,9 +24,13 @@ def run_job(plan: dict, job: dict, run_dir: Path) -> int:
 
     torch.set_num_threads(plan.get("torch_threads_per_lane", 1))
     status = run_robust_evaluation(
-        ModelSpec(plan["model"]), [_prune_config(plan, c) for c in job["configs"]],
-        _task_specs(plan, job["tasks"]), run_dir, _settings(plan), progress=False,
-    )  # fmt: skip
+        ModelSpec(plan["model"]),
+        [_prune_config(plan, c) for c in job["configs"]],
+        _task_specs(plan, job["tasks"]),
+        run_dir,
+        _settings(plan),
+        progress=False,
+    )
     print(f"[{job['name']}] {status.summary()}", file=sys.stderr)
     return 1 if status.failed else 0
 
@@ -40,30 +44,55 @@ def _evaluation_jobs(plan: dict, pick_best) -> list[dict]:
     # sweep reuses those checkpoints instead of pruning (and calibrating) again
     def comparison_job(m):
         swept = m == "maw" or m in cmp["data_driven"]
-        tasks = [*sweep["tasks"], *(t for t in cmp["tasks"] if t not in sweep["tasks"])] if swept else cmp["tasks"]
-        return {"name": f"compare-{m}", "configs": [_cfg(m, p, s) for p in cmp["levels"] for s in cmp["seeds"]],
-                "tasks": tasks}  # fmt: skip
+        tasks = (
+            [*sweep["tasks"], *(t for t in cmp["tasks"] if t not in sweep["tasks"])]
+            if swept
+            else cmp["tasks"]
+        )
+        return {
+            "name": f"compare-{m}",
+            "configs": [_cfg(m, p, s) for p in cmp["levels"] for s in cmp["seeds"]],
+            "tasks": tasks,
+        }
 
     return [comparison_job(m) for m in cmp["data_driven"]] + [
-        *[{"name": f"unpruned-{t}", "configs": [None], "tasks": [t]} for t in plan.get("unpruned_only", {}).get("tasks", [])],
-        {"name": "unpruned-sweep", "configs": [None], "tasks": sorted(set(sweep["tasks"]) | set(cmp["tasks"]))},
+        *[
+            {"name": f"unpruned-{t}", "configs": [None], "tasks": [t]}
+            for t in plan.get("unpruned_only", {}).get("tasks", [])
+        ],
+        {
+            "name": "unpruned-sweep",
+            "configs": [None],
+            "tasks": sorted(set(sweep["tasks"]) | set(cmp["tasks"])),
+        },
         *[comparison_job(m) for m in static],
         {"name": "sweep-maw", "configs": [_cfg("maw", p) for p in rest], "tasks": sweep["tasks"]},
-        {"name": "sweep-best", "after": [f"compare-{m}" for m in cmp["data_driven"]], "prepare": pick_best,
-         "configs": [], "tasks": sweep["tasks"]},
-    ]  # fmt: skip
+        {
+            "name": "sweep-best",
+            "after": [f"compare-{m}" for m in cmp["data_driven"]],
+            "prepare": pick_best,
+            "configs": [],
+            "tasks": sweep["tasks"],
+        },
+    ]
 
 
 def _planned_keys(plan, pairs) -> set[str]:
     spec, settings = ModelSpec(plan["model"]), _settings(plan)
-    return {identity_key(task_identity(spec, _prune_config(plan, c), _task_specs(plan, [t])[0], settings))
-            for c, t in pairs}  # fmt: skip
+    return {
+        identity_key(task_identity(spec, _prune_config(plan, c), _task_specs(plan, [t])[0], settings))
+        for c, t in pairs
+    }
 
 
 def _comparison_pairs(plan):
     cmp = plan["comparison"]
     return [(None, t) for t in cmp["tasks"]] + [
-        (_cfg(m, p, s), t) for m in cmp["methods"] for p in cmp["levels"] for s in cmp["seeds"] for t in cmp["tasks"]
+        (_cfg(m, p, s), t)
+        for m in cmp["methods"]
+        for p in cmp["levels"]
+        for s in cmp["seeds"]
+        for t in cmp["tasks"]
     ]
 
 
@@ -78,8 +107,9 @@ def _consolidate(plan, run_dir: Path, pairs, paths=None, settings=None):
     """(table, complete, missing): the planned runs found in run_dir; written to `paths` if given."""
     keys = _planned_keys(plan, pairs)
     paths = paths or (os.devnull, os.devnull)
-    table, complete = consolidate_results(run_dir, *paths, select=lambda i: identity_key(i) in keys,
-                                          settings=settings)  # fmt: skip
+    table, complete = consolidate_results(
+        run_dir, *paths, select=lambda i: identity_key(i) in keys, settings=settings
+    )
     return table, complete, len(keys) - len(complete["runs"])
 
 
@@ -87,9 +117,21 @@ def best_data_method(plan, run_dir: Path) -> tuple[str, dict]:
     """The data-driven method with the best mean of the plan's metric over the comparison levels."""
     cmp = plan["comparison"]
     rule = cmp["choose_by"]
-    table, _, _ = _consolidate(plan, run_dir, [(_cfg(m, p, s), rule["task"]) for m in cmp["data_driven"]
-                                               for p in cmp["levels"] for s in cmp["seeds"]])  # fmt: skip
-    t = table[(table.subtask == rule["task"]) & (table.metric == rule["metric"]) & (table["filter"] == rule["filter"])]
+    table, _, _ = _consolidate(
+        plan,
+        run_dir,
+        [
+            (_cfg(m, p, s), rule["task"])
+            for m in cmp["data_driven"]
+            for p in cmp["levels"]
+            for s in cmp["seeds"]
+        ],
+    )
+    t = table[
+        (table.subtask == rule["task"])
+        & (table.metric == rule["metric"])
+        & (table["filter"] == rule["filter"])
+    ]
     means = t.groupby("method")["value"].mean().to_dict()
     if not means:
         raise UserError(f"no {rule['task']} {rule['metric']} results for the data-driven methods yet")

@@ -39,8 +39,17 @@ def run_pool(jobs: list[dict], lanes: int, plan_path: Path, run_dir: Path, log=p
                 finished.add(job["name"])
                 continue
             spec = {k: job[k] for k in ("name", "configs", "tasks")}
-            cmd = [sys.executable, "-m", "glu_prune.study.worker", "--plan", str(plan_path), "--run-dir", str(run_dir),
-                   "--job", json.dumps(spec)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "glu_prune.study.worker",
+                "--plan",
+                str(plan_path),
+                "--run-dir",
+                str(run_dir),
+                "--job",
+                json.dumps(spec),
+            ]
             with open(logs / f"{job['name']}.log", "a") as out:
                 running[job["name"]] = (subprocess.Popen(cmd, env=env, stdout=out, stderr=out), time.time())
             log(f"  start {job['name']}")
@@ -49,5 +58,7 @@ def run_pool(jobs: list[dict], lanes: int, plan_path: Path, run_dir: Path, log=p
             if proc.poll() is not None:
                 del running[name]
                 (finished.add if proc.returncode == 0 else failed.append)(name)
-                log(f"  {'done' if proc.returncode == 0 else 'FAILED'} {name} ({time.time() - started:.0f} s)")
+                log(
+                    f"  {'done' if proc.returncode == 0 else 'FAILED'} {name} ({time.time() - started:.0f} s)"
+                )
     return failed

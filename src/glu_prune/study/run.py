@@ -25,8 +25,14 @@ from .plan import _cfg, load_plan
 from .pool import run_pool
 
 
-def run_study(plan_name: str, out: str | Path, results: str | Path | None = None, lanes: int | None = None,
-              profile: bool = True, log=print) -> dict:  # fmt: skip
+def run_study(
+    plan_name: str,
+    out: str | Path,
+    results: str | Path | None = None,
+    lanes: int | None = None,
+    profile: bool = True,
+    log=print,
+) -> dict:
     """Run every phase of the plan; return a status dict. Results go to `results` (default: out)."""
     plan = load_plan(plan_name)
     out = Path(out).resolve()
@@ -42,8 +48,12 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
 
     log("[1/5] architecture tables (config only)")
     arch = plan.get("architecture", {})
-    write_tables([plan["model"]], arch.get("levels", DEFAULT_LEVELS),
-                 [None, *arch.get("divisors", [])], results / "model_architectures")  # fmt: skip
+    write_tables(
+        [plan["model"]],
+        arch.get("levels", DEFAULT_LEVELS),
+        [None, *arch.get("divisors", [])],
+        results / "model_architectures",
+    )
 
     log(f"[2/5] method comparison and capability sweep ({lanes} worker processes; logs in {run_dir}/logs)")
     chosen = {}
@@ -51,8 +61,10 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
     def pick_best(job):
         best, means = best_data_method(plan, run_dir)
         chosen.update(method=best, means=means)
-        log(f"  best data-driven method: {best} (mean {plan['comparison']['choose_by']['metric']}: "
-            f"{ {k: round(v, 3) for k, v in means.items()} })")  # fmt: skip
+        log(
+            f"  best data-driven method: {best} (mean {plan['comparison']['choose_by']['metric']}: "
+            f"{ {k: round(v, 3) for k, v in means.items()} })"
+        )
         rest = [p for p in plan["sweep"]["levels"] if p != 0 and p not in plan["comparison"]["levels"]]
         return {**job, "name": f"sweep-{best}", "configs": [_cfg(best, p) for p in rest]}
 
@@ -66,14 +78,21 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
         except UserError as exc:
             status["phases"]["evaluation"]["error"] = str(exc)
     settings = {"plan": plan, "chosen_data_method": chosen.get("method"), "choice_means": chosen.get("means")}
-    views = {f"{name}_offline" if plan.get("offline", True) else name: _sweep_pairs(plan, chosen.get("method")),
-             "method_comparison": _comparison_pairs(plan)}  # fmt: skip
+    views = {
+        f"{name}_offline" if plan.get("offline", True) else name: _sweep_pairs(plan, chosen.get("method")),
+        "method_comparison": _comparison_pairs(plan),
+    }
     for view, pairs in views.items():
         paths = (results / f"{view}_results.csv", results / f"{view}_complete.json")
         table, complete, missing = _consolidate(plan, run_dir, pairs, paths, settings)
-        status["phases"].setdefault("consolidation", {})[view] = {"runs": len(complete["runs"]), "missing": missing}
-        log(f"  {paths[0].name}: {len(complete['runs'])} task runs, {len(table)} rows"
-            + (f", {missing} planned runs MISSING" if missing else ""))
+        status["phases"].setdefault("consolidation", {})[view] = {
+            "runs": len(complete["runs"]),
+            "missing": missing,
+        }
+        log(
+            f"  {paths[0].name}: {len(complete['runs'])} task runs, {len(table)} rows"
+            + (f", {missing} planned runs MISSING" if missing else "")
+        )
 
     if profile:
         log("[4/5] performance and energy profile (alone, after the evaluation)")
@@ -87,9 +106,11 @@ def run_study(plan_name: str, out: str | Path, results: str | Path | None = None
     load.append(os.getloadavg()[0])
     status["minutes"] = (time.time() - start) / 60
     status["load1_start_end"] = load
-    status["complete"] = not failed and all(v["missing"] == 0 for v in status["phases"]["consolidation"].values()) and (
-        not profile or status["phases"]["profile"]["incomplete"] == 0
-    )  # fmt: skip
+    status["complete"] = (
+        not failed
+        and all(v["missing"] == 0 for v in status["phases"]["consolidation"].values())
+        and (not profile or status["phases"]["profile"]["incomplete"] == 0)
+    )
     return status
 
 

@@ -20,7 +20,15 @@ from .punkt import materialize
 TASKS_DIR = Path(__file__).parent
 
 OFFLINE_TASKS = (
-    "mmlu", "arc_challenge", "hellaswag", "winogrande", "piqa", "boolq", "lambada_openai", "gsm8k", "ifeval",
+    "mmlu",
+    "arc_challenge",
+    "hellaswag",
+    "winogrande",
+    "piqa",
+    "boolq",
+    "lambada_openai",
+    "gsm8k",
+    "ifeval",
     "wikipedia_ppl",
 )
 NEEDS_HUB = frozenset({"wikitext", "truthfulqa_mc1", "truthfulqa_mc2", "leaderboard_musr"})
@@ -74,11 +82,17 @@ def check_tasks(tasks: Iterable[str], offline: bool) -> None:
     if offline:
         for t in tasks:
             if t in NEEDS_HUB:
-                problems.append(f"task {t!r} needs the Hugging Face hub (no offline data); run without --offline")
+                problems.append(
+                    f"task {t!r} needs the Hugging Face hub (no offline data); run without --offline"
+                )
             elif t not in OFFLINE_TASKS:
                 problems.append(f"unknown task {t!r} (offline tasks: {', '.join(OFFLINE_TASKS)})")
     else:
-        problems += [f"task {t!r} exists only offline (packaged data); add --offline" for t in tasks if t in OFFLINE_ONLY]
+        problems += [
+            f"task {t!r} exists only offline (packaged data); add --offline"
+            for t in tasks
+            if t in OFFLINE_ONLY
+        ]
         unknown = [t for t in tasks if t not in OFFLINE_TASKS and t not in NEEDS_HUB]
         if unknown:  # only then pay for indexing lm-eval's ~14,000 task configs (~5 s)
             known = set(task_manager(offline=False).all_tasks)

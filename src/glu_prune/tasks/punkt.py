@@ -31,7 +31,9 @@ def _literals(source: str) -> dict:
     """Top-level `NAME = literal` and `NAME = frozenset(literal)` assignments of a module."""
     found = {}
     for node in ast.parse(source).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+        if not (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ):
             continue
         value = node.value
         if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "frozenset":

@@ -84,12 +84,14 @@ def arc_challenge(**_) -> datasets.DatasetDict:
     rows = []
     for doc, _request in olmes_docs("arc_challenge", "test_rc_5shot"):
         labels = [chr(ord("A") + i) for i in range(len(doc["choices"]))]
-        rows.append({
-            "id": doc["id"],
-            "question": _strip(doc["query"], "Question: ", "\nAnswer:"),
-            "choices": {"text": doc["choices"], "label": labels},
-            "answerKey": labels[doc["gold"]],
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": doc["id"],
+                "question": _strip(doc["query"], "Question: ", "\nAnswer:"),
+                "choices": {"text": doc["choices"], "label": labels},
+                "answerKey": labels[doc["gold"]],
+            }
+        )
     return _split("test", datasets.Dataset.from_list(rows))
 
 
@@ -107,12 +109,14 @@ def boolq(**_) -> datasets.DatasetDict:
     rows = []
     for doc, _request in olmes_docs("boolq", "rc_0shot"):
         passage, _, rest = doc["query"].rpartition("\nQuestion: ")
-        rows.append({
-            "passage": passage,
-            "question": _strip(rest, "", "?\nAnswer:"),
-            "idx": doc["idx"],
-            "label": int(doc["choices"][doc["gold"]] == "yes"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "passage": passage,
+                "question": _strip(rest, "", "?\nAnswer:"),
+                "idx": doc["idx"],
+                "label": int(doc["choices"][doc["gold"]] == "yes"),
+            }
+        )
     return _split("validation", datasets.Dataset.from_list(rows))
 
 
@@ -134,12 +138,17 @@ def gsm8k(**_) -> datasets.DatasetDict:
     GSM8K_FEWSHOT_POOL test problems become the exemplar pool (same distribution and answer format
     as train, drawn by lm-eval's own default sampler) and are not scored: test keeps the first 1,269.
     """
-    rows = [{"question": doc["question"], "answer": doc["answer"]} for doc, _ in olmes_docs("gsm8k", "gold_bpb_5shot")]
+    rows = [
+        {"question": doc["question"], "answer": doc["answer"]}
+        for doc, _ in olmes_docs("gsm8k", "gold_bpb_5shot")
+    ]
     cut = len(rows) - GSM8K_FEWSHOT_POOL
-    return datasets.DatasetDict({
-        "test": datasets.Dataset.from_list(rows[:cut]),
-        "fewshot": datasets.Dataset.from_list(rows[cut:]),
-    })  # fmt: skip
+    return datasets.DatasetDict(
+        {
+            "test": datasets.Dataset.from_list(rows[:cut]),
+            "fewshot": datasets.Dataset.from_list(rows[cut:]),
+        }
+    )
 
 
 def ifeval(**_) -> datasets.DatasetDict:
