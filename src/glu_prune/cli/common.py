@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import DEVICES, DTYPES, ModelSpec
+from ..models import AUTO, DEVICES, DTYPES, ModelSpec
 from ..prune import DIVISORS, METHODS, PruneConfig
 from ..store import to_jsonable
 
@@ -27,14 +27,20 @@ def quiet_libraries() -> None:
         pass
 
 
-def add_model_arguments(p) -> None:
+def add_model_arguments(p, dtype: str = "float32") -> None:
     p.add_argument(
         "--model", default="default", help="registry name, hub id or local dir (default: %(default)s)"
     )
     p.add_argument(
         "--random-weights", action="store_true", help="shape-only model from the config, no download"
     )
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument(
+        "--dtype",
+        choices=(*DTYPES, AUTO),
+        default=dtype,
+        help="weights and compute dtype; auto: bfloat16 where the device computes it natively "
+        "(a GPU, a CPU with AVX512-BF16 or AMX), else float32; recorded with why (default: %(default)s)",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--trust-remote-code", action="store_true")
 

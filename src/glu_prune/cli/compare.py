@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from ..evaluate import compare_methods, comparison_configs, consolidate_results
+from ..models import AUTO
 from ..prune import DIVISORS, METHODS
 from .common import (
     add_model_arguments,
@@ -24,7 +25,7 @@ from .evaluate import add_eval_arguments, eval_settings, selected_tasks, stdout_
 
 def add_arguments(p) -> None:
 
-    add_model_arguments(p)
+    add_model_arguments(p, dtype=AUTO)
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all: %(default)s)")
     p.add_argument(
         "--levels", type=parse_float_list, required=True, help="pruning percentages, e.g. 10,20,40"

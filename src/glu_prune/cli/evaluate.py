@@ -12,6 +12,8 @@ import sys
 
 from ..errors import UserError
 from ..evaluate import (
+    BACKENDS,
+    NAME,
     SUITES,
     EvalSettings,
     consolidate_results,
@@ -19,6 +21,7 @@ from ..evaluate import (
     run_robust_evaluation,
     suite_tasks,
 )
+from ..models import AUTO
 from ..tasks import check_tasks
 from .common import (
     add_model_arguments,
@@ -39,9 +42,28 @@ def add_eval_arguments(p, tasks_required: bool = True) -> None:
     g.add_argument("--tasks", help="comma-separated lm-eval task names")
     p.add_argument("--offline", action="store_true", help="packaged benchmark data only (no hub)")
     p.add_argument("--limit", type=int, help="documents per task (mmlu: spread over its subjects)")
-    p.add_argument("--batch-size", default="1", help="an integer or 'auto' (default: %(default)s)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=NAME,
+        help="lm-eval model back end. glu-prune (default): lm-eval's HF back end with the answer "
+        "choices of a document scored over one computation of their shared context, the output "
+        "layer only where a token is scored, and greedy generation with per-row stops; what it "
+        "cannot score exactly goes to lm-eval's own code and is counted in the run record. "
+        "hf: lm-eval's stock HF back end, to compare (its results are kept apart)",
+    )
+    p.add_argument(
+        "--batch-size",
+        help="an integer or 'auto'; glu-prune: documents per forward pass (default: 8 on a CPU, 64 on "
+        "a GPU); hf: requests per forward pass (default: 8 on a CPU, auto on a GPU); recorded",
+    )
     p.add_argument(
         "--max-batch-size", type=int, default=16, help="cap for --batch-size auto (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        help="glu-prune: padded tokens per forward pass (default: 2048 on a CPU, 32768 on a GPU)",
     )
     p.add_argument(
         "--max-length", type=int, help="context length lm-eval uses (default: from the model config)"
@@ -59,7 +81,7 @@ def add_eval_arguments(p, tasks_required: bool = True) -> None:
 
 
 def add_arguments(p) -> None:
-    add_model_arguments(p)
+    add_model_arguments(p, dtype=AUTO)
     add_prune_arguments(p, required=False)
     p.add_argument(
         "--levels", type=parse_float_list, help="pruning percentages, 0 = unpruned (instead of --pct)"
@@ -70,7 +92,7 @@ def add_arguments(p) -> None:
 def eval_settings(args):
 
     batch = args.batch_size
-    if batch != "auto":
+    if batch not in (None, "auto"):
         try:
             batch = int(batch)
         except ValueError:
@@ -82,8 +104,10 @@ def eval_settings(args):
         limit=args.limit,
         chat_template={"auto": None, "on": True, "off": False}[args.chat_template],
         max_length=args.max_length,
+        backend=args.backend,
         batch_size=batch,
         max_batch_size=args.max_batch_size,
+        max_batch_tokens=args.max_batch_tokens,
     )
 
 

@@ -1,6 +1,7 @@
 """Evaluation: suites as data, checkpointed lm-eval runs, tidy records, consolidation, and the
 selection-method comparison."""
 
+from .backend import BACKENDS, NAME, STOCK, backend_class, run_info
 from .comparison import compare_methods, comparison_configs, comparison_table
 from .consolidate import consolidate_results
 from .identity import config_label, task_identity
@@ -10,19 +11,24 @@ from .settings import EvalSettings, EvalStatus
 from .suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, SUITES, TaskSpec, named_tasks, suite_tasks
 
 __all__ = [
+    "BACKENDS",
     "BENCHMARKS_BASE",
     "BENCHMARKS_INSTRUCT",
     "CSV_COLUMNS",
     "SUITES",
     "EvalSettings",
+    "NAME",
+    "STOCK",
     "EvalStatus",
     "TaskSpec",
     "compare_methods",
     "comparison_configs",
     "comparison_table",
+    "backend_class",
     "config_label",
     "consolidate_results",
     "named_tasks",
+    "run_info",
     "run_robust_evaluation",
     "split_tasks",
     "suite_tasks",

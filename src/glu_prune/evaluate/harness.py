@@ -7,24 +7,29 @@ import logging
 from pathlib import Path
 
 from ..tasks import task_manager
+from .backend import STOCK, backend_class, default_batch_size
 from .identity import FEWSHOT_SEED
 from .settings import EvalSettings
 from .suites import TaskSpec
 
 
 def make_lm(model, tokenizer, settings: EvalSettings):
-    """lm-eval's HF back end around an already-loaded (pruned) model."""
+    """The lm-eval back end of `settings.backend` around an already-loaded (pruned) model: this
+    package's shared-context one ("glu-prune"), or lm-eval's own HF back end ("hf")."""
     from lm_eval.models.huggingface import HFLM
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     logging.getLogger("lm_eval.models.huggingface").setLevel(logging.ERROR)  # "pretrained is not a str"
-    return HFLM(
-        pretrained=model,
-        tokenizer=tokenizer,
-        batch_size=settings.batch_size,
-        max_batch_size=settings.max_batch_size,
-        max_length=settings.max_length,
-    )
+    common = {
+        "pretrained": model,
+        "tokenizer": tokenizer,
+        "batch_size": settings.batch_size or default_batch_size(settings.backend, model.device.type),
+        "max_batch_size": settings.max_batch_size,
+        "max_length": settings.max_length,
+    }
+    if settings.backend == STOCK:
+        return HFLM(**common)
+    return backend_class()(**common, max_batch_tokens=settings.max_batch_tokens)
 
 
 def evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: EvalSettings) -> dict:

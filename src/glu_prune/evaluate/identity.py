@@ -1,8 +1,10 @@
 """Checkpoint identities of evaluation runs: every setting that changes a task's numbers.
 
 Model, dtype, pruning settings, task and its files, few-shot count, limit, chat template, data
-source and package versions are in; batch size and device are not (they move scores only at the
-level of floating-point rounding, not what is scored).
+source, lm-eval back end and package versions are in; batch size and device are not (they move
+scores only at the level of floating-point rounding, not what is scored). The back end is in
+although it too agrees to rounding: it is a different computation, and comparing the two needs
+both results side by side, not one reused for the other.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
         "random_weights": spec.random_weights,
         **({"weights_seed": spec.seed} if spec.random_weights else {}),
         "dtype": spec.dtype,
+        "backend": settings.backend,
         "prune": cfg.settings() if cfg is not None else None,
         **({"pruned_dir": {k: v for k, v in saved.items() if k != "source_dir"}} if saved else {}),
         "task": task.name,

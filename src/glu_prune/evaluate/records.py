@@ -4,6 +4,7 @@ tidy rows (one per model x method x level x divisor x task x subtask x metric x 
 from __future__ import annotations
 
 from ..store import identity_key
+from .backend import run_info
 from .harness import as_float
 
 LM_EVAL_KEYS = (
@@ -90,8 +91,9 @@ def tidy_metrics(raw: dict) -> list[dict]:
     return rows
 
 
-def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
-    """Everything about one task run of one model: its numbers, how it ran, and where."""
+def result_record(identity, pruning, raw, settings, lm, timing, prov, spec=None, counted=None) -> dict:
+    """Everything about one task run of one model: its numbers, how it ran, and where. `counted`:
+    the back end's counts when the task started (they accumulate over the tasks of one model)."""
     import torch
 
     config = {k: v for k, v in raw.get("config", {}).items() if k not in ("model", "model_args")}
@@ -115,8 +117,12 @@ def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
         "run": {
             **timing,  # wall time of this task; a shared machine's load average is beside it
             "torch_threads": torch.get_num_threads(),
-            "batch_size": settings.batch_size,
+            "dtype": str(lm.model.dtype).removeprefix("torch."),
+            **({"dtype_reason": spec.dtype_reason} if spec is not None else {}),
+            "batch_size": lm.batch_size,
+            "batch_size_asked": settings.batch_size,  # None: the back end's default for the device
             "batch_sizes_used": config.get("batch_sizes"),
+            **run_info(lm, counted),
             "max_length_used": lm.max_length,
             "device": str(lm.device),
         },

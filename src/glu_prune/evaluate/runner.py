@@ -27,6 +27,7 @@ from ..provenance import provenance
 from ..prune import PruneConfig, check_prunable, load_pruned
 from ..store import CheckpointStore, identity_key
 from ..tasks import NEEDS_HUB, check_tasks, prepare_offline_env
+from .backend import run_info
 from .harness import evaluate_task, make_lm
 from .identity import config_label, task_identity
 from .records import result_record
@@ -120,7 +121,7 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
         for task, identity in todo:
             request_key = identity_key({k: v for k, v in identity.items() if k != "runner"})
             cache = out_dir / "request-cache" / f"{label}-{task.name}-{request_key}"
-            started, load_before = time.time(), os.getloadavg()[0]
+            started, load_before, counted = time.time(), os.getloadavg()[0], run_info(lm)
             try:
                 raw = evaluate_task(lm, task, identity, str(cache), settings)
             except Exception as exc:  # recorded, reported, retried by the next run
@@ -134,7 +135,7 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
                 "load1_before": load_before,
                 "load1_after": os.getloadavg()[0],
             }
-            result = result_record(identity, pruning, raw, settings, lm, timing, prov)
+            result = result_record(identity, pruning, raw, settings, lm, timing, prov, spec, counted)
             store.save(identity, result, f"{label}-{task.name}")
             status.records.append(result)
             status.done.append({"config": label, "task": task.name, "reused": False})

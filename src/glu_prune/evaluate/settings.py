@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UserError
+from .backend import BACKENDS, NAME
 
 
 @dataclass(frozen=True)
@@ -16,15 +17,23 @@ class EvalSettings:
     chat_template: bool | None = None  # None: instruct models, except plain-text tasks (suites.py)
     max_length: int | None = None  # None: lm-eval's choice from the model config
     bootstrap_iters: int = 100_000  # lm-eval's default; bootstrapped stderrs (perplexity) depend on it
-    # ---- no influence on the numbers
-    batch_size: int | str = 1  # or "auto"
-    max_batch_size: int = 16  # cap for "auto": the probe allocates batch x length x vocab logits
+    backend: str = NAME  # lm-eval model back end: "glu-prune" (shared contexts) or "hf" (lm-eval's own)
+    # ---- no influence on the numbers (beyond floating-point rounding)
+    batch_size: int | str | None = None  # None: the back end's default for the device (recorded); "auto"
+    max_batch_size: int = 16  # cap for "auto" (hf: the probe allocates batch x length x vocab logits)
+    max_batch_tokens: int | None = None  # glu-prune: padded tokens per forward pass (None: device default)
 
     def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise UserError(f"--limit must be a positive integer, got {self.limit!r}")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, int) and self.batch_size >= 1)):
+        if not (
+            self.batch_size in (None, "auto") or (isinstance(self.batch_size, int) and self.batch_size >= 1)
+        ):
             raise UserError(f"--batch-size must be a positive integer or 'auto', got {self.batch_size!r}")
+        if self.max_batch_tokens is not None and self.max_batch_tokens < 16:
+            raise UserError(f"--max-batch-tokens must be at least 16, got {self.max_batch_tokens}")
         if self.max_length is not None and self.max_length < 16:
             raise UserError(f"--max-length must be at least 16, got {self.max_length}")
 

@@ -12,17 +12,21 @@ from .loading import (
     resolve_device,
     weights_source,
 )
-from .registry import ALIASES, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
+from .precision import auto_dtype, cpu_bfloat16
+from .registry import ALIASES, AUTO, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
 
 __all__ = [
     "ALIASES",
+    "AUTO",
     "DEVICES",
     "DTYPES",
     "REGISTRY",
     "ModelEntry",
     "ModelSpec",
+    "auto_dtype",
     "canonical_name",
     "count_parameters",
+    "cpu_bfloat16",
     "embedded_model_dir",
     "glu_config",
     "glu_mlps",

@@ -5,12 +5,14 @@ Resolving never substitutes one model for another; a name that is none of these 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from .precision import auto_dtype
 
 DTYPES = ("float32", "bfloat16", "float16")
+AUTO = "auto"  # bfloat16 where the device computes it natively, else float32 (precision.py)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -43,16 +45,23 @@ class ModelSpec:
 
     model: str = "default"
     random_weights: bool = False
-    dtype: str = "float32"
+    dtype: str = "float32"  # or "auto", resolved here to the one that will run
     device: str = "auto"
     trust_remote_code: bool = False
     seed: int = 0  # only used for --random-weights
+    dtype_reason: str = field(default="", compare=False)  # why this dtype (recorded with results)
 
     def __post_init__(self):
-        if self.dtype not in DTYPES:
-            raise UserError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
+        if self.dtype not in (*DTYPES, AUTO):
+            raise UserError(f"unknown dtype {self.dtype!r}; choose one of {', '.join((*DTYPES, AUTO))}")
         if self.device not in DEVICES:
             raise UserError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.dtype == AUTO:
+            dtype, reason = auto_dtype(self.device)
+            object.__setattr__(self, "dtype", dtype)
+            object.__setattr__(self, "dtype_reason", reason)
+        elif not self.dtype_reason:
+            object.__setattr__(self, "dtype_reason", "asked for")
 
 
 def resolve(name: str) -> ModelEntry | Path | str:
