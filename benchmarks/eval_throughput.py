@@ -1,216 +1,268 @@
-"""Evaluation throughput on the embedded model, and the time of the full offline suite.
+"""Scoring throughput of the lm-eval back ends on the embedded model, same documents, interleaved.
 
-    .venv/bin/python benchmarks/eval_throughput.py [--task hellaswag --limit 16] [--batch-sizes 1,8,auto]
-        [--threads 1] [--no-suite | --suite-from runs/offline-study] [--out FILE.json]
+    .venv/bin/python benchmarks/eval_throughput.py [--limit 40] [--generate-limit 3] [--gen-tokens 128]
+        [--tasks hellaswag,...] [--variants hf/float32,hf/bfloat16,glu-prune/bfloat16,glu-prune/auto]
+        [--threads 1] [--out results/eval_throughput.json]
 
-1. Throughput: one offline loglikelihood task through lm-eval's HFLM at each batch size, no request
-   cache. The clock covers only the model's scoring of the requests (HFLM._loglikelihood_tokens),
-   not task building, nor (for "auto") lm-eval's batch-size probe, which is timed apart.
-   Reported: requests/s, request tokens/s (context + continuation, as lm-eval truncates them) and
-   model-input tokens/s (what the forward passes saw, padding included).
-2. The full offline suite on the unpruned model at the limits committed in
-   results/offline_study.json, each task timed by the evaluation runner itself (fresh run dir), or
-   read from the study's own run dir (--suite-from), where the runner recorded each task's time.
+Variants: (a) hf/float32, lm-eval's stock HF back end as the study ran it; (b) hf/bfloat16;
+(c) glu-prune/bfloat16, this package's shared-context back end; and glu-prune/auto, the back end
+in the dtype `--dtype auto` picks on this machine (float32 where the CPU has no native bfloat16).
+Every variant scores the same lm-eval requests of each task, built once (chat template as the
+evaluation runner applies it), in an order rotated from task to task; the clock covers only the
+back end's calls (loglikelihood, loglikelihood_rolling, generate_until), not task building.
 
-Timings on a shared machine move with its load: the 1-minute load average is printed and saved
-before and after each measurement, with the hardware and torch's thread count.
+Reported per task and variant: documents/s and request tokens/s (the tokens lm-eval's stock back
+end feeds the model for these requests, the same count for every variant, so their ratio is the
+speed-up), and for the glu-prune variants the tokens it computed per second against the raw
+forward throughput of the same model on the same token batches (body + output layer at the
+scored positions, no packing, no lm-eval): the limit. Agreement: max |difference| of
+log-likelihoods between same-dtype variants, and the share of documents whose chosen answer
+(argmax log-likelihood) or generation is the same.
+
+Targets (issue 10): (c)/(a) >= 3 on hellaswag and arc_challenge, >= 1.7 elsewhere; (c)/(b) >= 1.6
+on hellaswag and arc_challenge; (c) at >= 0.7 of the raw limit. Run on a quiet machine; the
+1-minute load average is recorded before and after every measurement.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import tempfile
 import time
-from pathlib import Path
+from collections import defaultdict
 
-ROOT = Path(__file__).resolve().parents[1]
-STUDY = ROOT / "results" / "offline_study.json"
+TASKS = (
+    "hellaswag",
+    "arc_challenge",
+    "piqa",
+    "winogrande",
+    "boolq",
+    "lambada_openai",
+    "wikipedia_ppl",
+    "ifeval",
+)
+VARIANTS = ("hf/float32", "hf/bfloat16", "glu-prune/bfloat16", "glu-prune/auto")
+MAIN_TASKS = ("hellaswag", "arc_challenge")
 
 
 def load1() -> float:
     return os.getloadavg()[0]
 
 
-def throughput(model, tokenizer, task: str, limit: int, batch_size) -> dict:
-    import lm_eval
-    from lm_eval.models.huggingface import HFLM
+def make_lm(variant: str, models: dict):
+    """The evaluation runner's own back end (its batch-size default for the device)."""
+    from glu_prune.evaluate import EvalSettings
+    from glu_prune.evaluate.harness import make_lm as runner_lm
 
-    from glu_prune.tasks import task_manager
+    backend, dtype = variant.split("/")
+    model, tokenizer = models[dtype]
+    return runner_lm(model, tokenizer, EvalSettings(offline=True, backend=backend))
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_batch_size=16)
-    counts = {
-        "requests": 0,
-        "request_tokens": 0,
-        "model_tokens": 0,
-        "forward_passes": 0,
-        "seconds": 0.0,
-        "probe_seconds": 0.0,
-    }
-    score, forward, detect = lm._loglikelihood_tokens, lm._model_call, lm._detect_batch_size
-    probing = [False]
 
-    def timed_score(requests, *a, **k):
-        counts["requests"] += len(requests)
-        counts["request_tokens"] += sum(min(len(c) + len(t), lm.max_length + 1) - 1 for _, c, t in requests)
+def request_tokens(lm, requests: dict) -> int:
+    """Tokens lm-eval's stock back end feeds the model for these requests (its own encoding)."""
+    from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+
+    total = 0
+    for inst in requests.get("loglikelihood", []):
+        context, continuation = inst.args
+        c, k = lm._encode_pair(context, continuation) if context else ([0], lm.tok_encode(continuation))
+        total += min(len(c) + len(k), lm.max_length + 1) - 1
+    for inst in requests.get("loglikelihood_rolling", []):
+        windows = get_rolling_token_windows(lm.tok_encode(inst.args[0]), lm.prefix_token_id, lm.max_length, 1)
+        total += sum(len(c) + len(k) - 1 for c, k in map(make_disjoint_window, windows))
+    for inst in requests.get("generate_until", []):
+        total += len(lm.tok_encode(inst.args[0]))
+    return total
+
+
+def timed_run(lm, requests: dict, raw_batches: list | None) -> tuple[float, dict]:
+    """Seconds of the back end's own calls, and their answers."""
+    from glu_prune.evaluate import backend, scoring
+
+    score = scoring.score_rows
+
+    def recording(model, rows, pad):  # the batches the back end ran, for the raw-forward replay
+        raw_batches.append(rows)
+        return score(model, rows, pad)
+
+    if raw_batches is not None:
+        backend.score_rows = recording
+    try:
         start = time.perf_counter()
-        out = score(requests, *a, **k)
-        counts["seconds"] += time.perf_counter() - start
-        return out
+        out = {kind: getattr(lm, kind)(list(insts), disable_tqdm=True) for kind, insts in requests.items()}
+        return time.perf_counter() - start, out
+    finally:
+        backend.score_rows = score
 
-    def counted_forward(inps, *a, **k):
-        if not probing[0]:
-            counts["forward_passes"] += 1
-            counts["model_tokens"] += inps.numel()
-        return forward(inps, *a, **k)
 
-    def timed_probe(*a, **k):  # "auto": lm-eval's batch-size probe, timed apart and not scored
-        probing[0], start = True, time.perf_counter()
-        try:
-            return detect(*a, **k)
-        finally:
-            probing[0] = False
-            counts["probe_seconds"] += time.perf_counter() - start
+def raw_forward_seconds(model, batches: list) -> tuple[float, int]:
+    """The same token batches through the plain model (causal mask, output layer at as many
+    positions as were scored): the compute the back end cannot avoid. -> (seconds, tokens)."""
+    import torch
 
-    lm._loglikelihood_tokens, lm._model_call, lm._detect_batch_size = (
-        timed_score,
-        counted_forward,
-        timed_probe,
-    )
-    load_before = load1()
-    lm_eval.simple_evaluate(
-        model=lm,
-        tasks=[task],
-        limit=limit,
-        bootstrap_iters=0,
-        log_samples=False,
-        task_manager=task_manager(True),
-    )
-    s = counts["seconds"] - counts["probe_seconds"]  # scoring only
+    from glu_prune.evaluate.scoring import _inputs
+
+    head, seconds, tokens = model.get_output_embeddings(), 0.0, 0
+    with torch.no_grad():
+        for rows in batches:
+            ids = _inputs(rows, 0, model.device)[0]
+            scored = len({(i, j) for i, r in enumerate(rows) for t in r.targets for j in t.indices})
+            start = time.perf_counter()
+            hidden = model.base_model(input_ids=ids, use_cache=False).last_hidden_state
+            torch.log_softmax(head(hidden.reshape(-1, hidden.shape[-1])[:scored]).float(), dim=-1)
+            seconds += time.perf_counter() - start
+            tokens += ids.numel()
+    return seconds, tokens
+
+
+def agreement(kind: str, requests, a, b) -> dict:
+    """Max |difference| and the share of documents with the same choice / generation."""
+    if kind == "loglikelihood":
+        per_doc = defaultdict(lambda: ([], []))
+        for inst, x, y in zip(requests, a, b, strict=True):
+            per_doc[inst.doc_id][0].append(x[0])
+            per_doc[inst.doc_id][1].append(y[0])
+        same = [
+            max(range(len(x)), key=x.__getitem__) == max(range(len(y)), key=y.__getitem__)
+            for x, y in per_doc.values()
+        ]
+        return {
+            "max_abs_diff": max(abs(x[0] - y[0]) for x, y in zip(a, b, strict=True)),
+            "same_choice": sum(same) / len(same),
+        }
+    if kind == "loglikelihood_rolling":
+        return {"max_abs_diff": max(abs(x - y) for x, y in zip(a, b, strict=True))}
+    return {"same_generation": sum(x == y for x, y in zip(a, b, strict=True)) / len(a)}
+
+
+def measure_task(task: str, index: int, variants: list[str], models: dict, args) -> dict:
+    """Every variant on the same requests of one task, in an order rotated by the task's index."""
+    from glu_prune.evaluate import task_requests
+    from glu_prune.evaluate.suites import PLAIN_TEXT_TASKS
+
+    builder = make_lm("hf/float32", models)  # formats chat templates and counts tokens only
+    limit = args.generate_limit if task == "ifeval" else args.limit
+    chat = task not in PLAIN_TEXT_TASKS
+    requests = task_requests(task, limit, 0, builder, chat, gen_tokens=args.gen_tokens)
+    documents = len({inst.doc_id for insts in requests.values() for inst in insts})
+    tokens = request_tokens(builder, requests)
+    runs, answers = {}, {}
+    for variant in variants[index % len(variants) :] + variants[: index % len(variants)]:
+        lm = make_lm(variant, models)
+        batches = [] if variant.startswith("glu-prune") else None
+        before = load1()
+        seconds, answers[variant] = timed_run(lm, requests, batches)
+        run = {
+            "seconds": seconds,
+            "documents_per_s": documents / seconds,
+            "request_tokens_per_s": tokens / seconds,
+        }
+        run |= {"batch_size": lm.batch_size, "load1_before": before, "load1_after": load1()}
+        if batches:
+            raw_seconds, computed = raw_forward_seconds(lm.model, batches)
+            run |= {"tokens_computed": computed, "computed_tokens_per_s": computed / seconds}
+            run |= {"raw_tokens_per_s": computed / raw_seconds, "of_raw_limit": raw_seconds / seconds}
+            run |= {"counts": dict(lm.counts), "fallbacks": dict(lm.fallbacks)}
+        runs[variant] = run
+        print(
+            f"  {task:<15} {variant:<19} {run['documents_per_s']:7.2f} docs/s "
+            f"{run['request_tokens_per_s']:7.0f} tok/s"
+            + (f"  {run['of_raw_limit']:.2f} of raw" if batches else "")
+            + f"  (load1 {before:.1f})",
+            flush=True,
+        )
+    same_dtype = [
+        (a, b)
+        for a in variants
+        for b in variants
+        if a < b and models[a.split("/")[1]] is models[b.split("/")[1]]
+    ]
+    agree = {
+        f"{a} vs {b}": {k: agreement(k, requests[k], answers[a][k], answers[b][k]) for k in requests}
+        for a, b in same_dtype
+    }
     return {
         "task": task,
-        "limit": limit,
-        "batch_size": batch_size,
-        "batch_sizes_used": list(lm.batch_sizes.values()),
-        **counts,
-        "requests_per_s": counts["requests"] / s,
-        "request_tokens_per_s": counts["request_tokens"] / s,
-        "model_tokens_per_s": counts["model_tokens"] / s,
-        "load1_before": load_before,
-        "load1_after": load1(),
+        "chat_template": chat,
+        "documents": documents,
+        "request_tokens": tokens,
+        "order": list(runs),
+        "runs": runs,
+        "agreement": agree,
     }
 
 
-def suite_time_from(run_dir: Path) -> dict:
-    """The unpruned model's per-task times as the study's runner measured them (no rerun)."""
-    from glu_prune.store import CheckpointStore
-
-    study = json.loads(STUDY.read_text())
-    found = {}
-    for rec in CheckpointStore(run_dir / "checkpoints").records():
-        i = rec["identity"]
-        t = study["tasks"].get(i.get("task"))
-        if rec.get("status") == "done" and i.get("prune") is None and t and i["limit"] == t["limit"]:
-            found[i["task"]] = rec["result"]
-    missing = sorted(set(study["tasks"]) - set(found))
-    if missing:
-        raise SystemExit(f"{run_dir}: no unpruned result at the study limits for {', '.join(missing)}")
-    per_task = []
-    for name, r in found.items():
-        n = next(m["n_samples"] for m in r["metrics"] if m["subtask"] == name)
-        per_task.append({"task": name, "limit": r["limit"], "documents": n, **r["run"]})
-        print(
-            f"  {name:<16} {n:>5} docs  {r['run']['seconds']:8.1f} s  "
-            f"(load1 {r['run']['load1_before']:.1f} -> {r['run']['load1_after']:.1f})",
-            file=sys.stderr,
-        )
-    return {"source": str(run_dir), "tasks": per_task, "total_seconds": sum(t["seconds"] for t in per_task)}
-
-
-def suite_time() -> dict:
-    from glu_prune.evaluate import EvalSettings, TaskSpec, run_robust_evaluation
-    from glu_prune.models import ModelSpec
-
-    study = json.loads(STUDY.read_text())
-    per_task = []
-    load_before, start = load1(), time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        for name, t in study["tasks"].items():
-            task = TaskSpec(name, t["num_fewshot"])
-            status = run_robust_evaluation(
-                ModelSpec(study["model"]),
-                [None],
-                [task],
-                out,
-                EvalSettings(offline=True, limit=t["limit"]),
-                False,
-            )
-            if status.failed:
-                raise SystemExit(f"{name} failed: {status.failed}")
-            rec = status.records[0]
-            n = next(m["n_samples"] for m in rec["metrics"] if m["subtask"] == name)
-            per_task.append(
-                {"task": name, "limit": t["limit"], "documents": n, "seconds": rec["run"]["seconds"]}
-            )
-            print(f"  {name:<16} {n:>5} docs  {rec['run']['seconds']:8.1f} s", file=sys.stderr)
-    return {
-        "tasks": per_task,
-        "total_seconds": time.perf_counter() - start,
-        "load1_before": load_before,
-        "load1_after": load1(),
+def ratios(result: dict) -> dict:
+    """The issue's ratios for one task, with its targets."""
+    runs, main = result["runs"], result["task"] in MAIN_TASKS
+    out = {}
+    pairs = {
+        "(c)/(a)": ("glu-prune/bfloat16", "hf/float32", 3.0 if main else 1.7),
+        "(c)/(b)": ("glu-prune/bfloat16", "hf/bfloat16", 1.6 if main else None),
+        "auto/(a)": ("glu-prune/auto", "hf/float32", 3.0 if main else 1.7),
     }
+    for name, (num, den, target) in pairs.items():
+        if num in runs and den in runs:
+            value = runs[num]["documents_per_s"] / runs[den]["documents_per_s"]
+            out[name] = {"value": value, "target": target, "met": None if target is None else value >= target}
+    for variant in ("glu-prune/bfloat16", "glu-prune/auto"):
+        if "of_raw_limit" in runs.get(variant, {}):
+            value = runs[variant]["of_raw_limit"]
+            out[f"{variant} of raw"] = {"value": value, "target": 0.7, "met": value >= 0.7}
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--limit", type=int, default=40, help="documents per task (default: %(default)s)")
+    ap.add_argument("--generate-limit", type=int, default=3, help="ifeval prompts (default: %(default)s)")
     ap.add_argument(
-        "--task", default="hellaswag", help="an offline loglikelihood task (default: %(default)s)"
+        "--gen-tokens", type=int, default=128, help="new tokens per prompt at most (default: %(default)s)"
     )
-    ap.add_argument("--limit", type=int, default=16, help="documents (default: %(default)s)")
-    ap.add_argument("--batch-sizes", default="1,8,auto")
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    ap.add_argument("--no-suite", action="store_true", help="skip the full-suite timing")
-    ap.add_argument(
-        "--suite-from", type=Path, help="read the suite's task times from this study run dir instead"
-    )
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="also write the results here as JSON")
     args = ap.parse_args()
 
     import torch
 
     from glu_prune.models import ModelSpec, load_model
-    from glu_prune.provenance import hardware, hardware_label, provenance
+    from glu_prune.provenance import hardware_label, provenance
     from glu_prune.tasks import prepare_offline_env
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     prepare_offline_env()
-    model, tokenizer = load_model(ModelSpec("default"))
-    print(f"{hardware_label()}, torch threads {torch.get_num_threads()}, load1 {load1():.2f}")
-    rows = []
-    for b in args.batch_sizes.split(","):
-        r = throughput(model, tokenizer, args.task, args.limit, b if b == "auto" else int(b))
-        rows.append(r)
-        print(
-            f"batch {str(r['batch_size']):>4} (used {r['batch_sizes_used'] or r['batch_size']}): "
-            f"{r['requests_per_s']:6.2f} requests/s, {r['request_tokens_per_s']:7.0f} request tokens/s, "
-            f"{r['model_tokens_per_s']:7.0f} model-input tokens/s  ({r['requests']} requests, "
-            f"{r['seconds'] - r['probe_seconds']:.1f} s"
-            + (f" + {r['probe_seconds']:.1f} s batch-size probe" if r["probe_seconds"] else "")
-            + f", load1 {r['load1_before']:.2f} -> {r['load1_after']:.2f})"
-        )
-    result = {"hardware": hardware(), "torch_threads": torch.get_num_threads(), "throughput": rows}
-    if not args.no_suite:
-        print(f"full offline suite, unpruned, limits from {STUDY.relative_to(ROOT)}:")
-        suite = suite_time_from(args.suite_from) if args.suite_from else suite_time()
-        result["suite"] = suite
-        print(f"full offline suite: {suite['total_seconds']:.0f} s (sum of the tasks' wall times)")
+    variants = args.variants.split(",")
+    auto = ModelSpec("default", dtype="auto")
+    dtypes = {v.split("/")[1] for v in variants} - {"auto"}
+    models = {
+        d: load_model(ModelSpec("default", dtype=d), progress=False) for d in sorted(dtypes | {auto.dtype})
+    }
+    models["auto"] = models[auto.dtype]
+    print(f"{hardware_label()}, torch threads {torch.get_num_threads()}")
+    print(f"auto dtype: {auto.dtype} ({auto.dtype_reason})")
+    results = []
+    for i, task in enumerate(args.tasks.split(",")):
+        results.append(measure_task(task, i, variants, models, args))
+        results[-1]["ratios"] = ratios(results[-1])
+        for name, r in results[-1]["ratios"].items():
+            verdict = "" if r["met"] is None else ("  meets" if r["met"] else f"  MISSES {r['target']}")
+            print(f"  {task:<15} {name:<24} {r['value']:.2f}{verdict}")
     if args.out:
         from glu_prune.store import atomic_write_json
 
-        atomic_write_json(args.out, {**result, "provenance": provenance()})
+        settings = {k: getattr(args, k) for k in ("limit", "generate_limit", "gen_tokens", "threads")}
+        atomic_write_json(
+            args.out,
+            {
+                "settings": settings,
+                "auto_dtype": [auto.dtype, auto.dtype_reason],
+                "tasks": results,
+                "provenance": provenance(),
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ import pytest
 import torch
 from tiny import tiny_model
 
-from glu_prune.evaluate import backend_class
+from glu_prune.evaluate import backend_class, task_requests
 from glu_prune.evaluate.suites import PLAIN_TEXT_TASKS
-from glu_prune.tasks import task_manager
 
 TOLERANCE = 1e-3  # log-likelihood, float32 (observed: below 1e-4)
 GEN_TOKENS = 12  # generation requests are capped here to keep the suite fast
@@ -34,25 +33,7 @@ TINY_TASKS = {"arc_challenge": (4, 0), "winogrande": (4, 0), "wikipedia_ppl": (1
 
 
 def build_requests(task: str, limit: int, fewshot: int, lm, chat: bool) -> dict:
-    """lm-eval's own instances for a task (strings: any back end can score them)."""
-    from lm_eval.tasks import get_task_dict
-
-    [obj] = get_task_dict([task], task_manager(True)).values()
-    obj.set_config(key="num_fewshot", value=fewshot)
-    obj.set_fewshot_seed(seed=1234)
-    obj.build_all_requests(
-        limit=limit,
-        apply_chat_template=chat,
-        fewshot_as_multiturn=chat,
-        chat_template=lm.apply_chat_template if chat else None,
-        tokenizer_name=lm.tokenizer_name if chat else "",
-    )
-    by_type: dict = {}
-    for inst in obj.instances:
-        if inst.request_type == "generate_until":
-            inst.arguments = (inst.arguments[0], {**inst.arguments[1], "max_gen_toks": GEN_TOKENS})
-        by_type.setdefault(inst.request_type, []).append(inst)
-    return by_type
+    return task_requests(task, limit, fewshot, lm, chat, gen_tokens=GEN_TOKENS)
 
 
 def answers(lm, requests: dict) -> dict:

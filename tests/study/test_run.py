@@ -16,6 +16,7 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     code = main(["study", "--plan", "quick", "--out", str(out), "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    assert "Loading weights" not in captured.err  # the console shows the study's own progress only
     status = json.loads(captured.out)
     assert status["complete"] is True
     assert status["phases"]["evaluation"]["failed_jobs"] == []

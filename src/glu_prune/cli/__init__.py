@@ -13,7 +13,7 @@ from .. import __doc__ as package_doc
 from ..errors import UserError
 from .common import quiet_libraries
 
-# subcommand -> one-line help; the module glu_prune.cli.<name> implements it
+# subcommand -> one-line help; the module glu_prune.cli.<name> implements it ("-" read as "_")
 COMMANDS = {
     "architectures": "expansion ratios and exact parameter counts per pruning level (config only)",
     "prune": "prune a model's GLU MLPs and save a model plain transformers reloads",
@@ -24,6 +24,7 @@ COMMANDS = {
     "figures": "the study's PNG figures from the tidy result CSVs in a directory",
     "push": "upload a pruned model dir with a model card of its measured scores (or --dry-run)",
     "study": "the whole study on one model: tables, method comparison, capability sweep, profile, figures",
+    "lm-eval": "lm-eval's own command line with the glu-prune back end registered (scale-out, comparisons)",
 }
 
 
@@ -36,7 +37,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="glu-prune", description=package_doc.strip())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
         module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         quiet_libraries()
-        module = importlib.import_module(f"{__name__}.{args.command}")
+        module = importlib.import_module(f"{__name__}.{args.command.replace('-', '_')}")
         return module.run(args) or 0
     except UserError as exc:
         print(f"glu-prune: error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ from .comparison import compare_methods, comparison_configs, comparison_table
 from .consolidate import consolidate_results
 from .identity import config_label, task_identity
 from .records import CSV_COLUMNS, tidy_rows
+from .requests import task_requests
 from .runner import run_robust_evaluation, split_tasks, validate
 from .settings import EvalSettings, EvalStatus
 from .suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, SUITES, TaskSpec, named_tasks, suite_tasks
@@ -33,6 +34,7 @@ __all__ = [
     "split_tasks",
     "suite_tasks",
     "task_identity",
+    "task_requests",
     "tidy_rows",
     "validate",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -72,8 +73,27 @@ def weights_source(spec: ModelSpec) -> str:
     return str(target) if isinstance(target, Path) else require_hub(target)
 
 
-def load_model(spec: ModelSpec):
+@contextlib.contextmanager
+def loading_bars(shown: bool):
+    """transformers' "Loading weights" progress bars on or off (off: a caller that reports its own
+    progress, such as the study, keeps its console to itself)."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if shown else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
+
+
+def load_model(spec: ModelSpec, progress: bool = True):
     """Return (model, tokenizer); tokenizer is None for shape-only models without a local one."""
+    with loading_bars(progress):
+        return _load_model(spec)
+
+
+def _load_model(spec: ModelSpec):
     import torch
     from transformers import AutoModelForCausalLM
 

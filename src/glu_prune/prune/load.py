@@ -19,7 +19,7 @@ def load_pruned(spec: ModelSpec, cfg: PruneConfig | None, progress: bool = True)
     saved = pruned_dir_record(spec.model)
     if saved is not None and cfg is not None:
         raise UserError(f"{spec.model} is already pruned (it has pruning.json); do not prune it again")
-    model, tokenizer = load_model(spec)
+    model, tokenizer = load_model(spec, progress)
     if saved is not None:
         return model, tokenizer, saved
     name = canonical_name(spec.model)

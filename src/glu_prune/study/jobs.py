@@ -13,9 +13,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import consolidate_results, run_robust_evaluation, task_identity
-from ..models import ModelSpec
 from ..store import identity_key
-from .plan import _cfg, _prune_config, _settings, _task_specs
+from .plan import _cfg, _prune_config, _settings, _spec, _task_specs
 
 
 def run_job(plan: dict, job: dict, run_dir: Path) -> int:
@@ -24,7 +23,7 @@ def run_job(plan: dict, job: dict, run_dir: Path) -> int:
 
     torch.set_num_threads(plan.get("torch_threads_per_lane", 1))
     status = run_robust_evaluation(
-        ModelSpec(plan["model"]),
+        _spec(plan),
         [_prune_config(plan, c) for c in job["configs"]],
         _task_specs(plan, job["tasks"]),
         run_dir,
@@ -78,7 +77,7 @@ def _evaluation_jobs(plan: dict, pick_best) -> list[dict]:
 
 
 def _planned_keys(plan, pairs) -> set[str]:
-    spec, settings = ModelSpec(plan["model"]), _settings(plan)
+    spec, settings = _spec(plan), _settings(plan)
     return {
         identity_key(task_identity(spec, _prune_config(plan, c), _task_specs(plan, [t])[0], settings))
         for c, t in pairs

@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluate import EvalSettings, TaskSpec
+from ..evaluate import NAME, EvalSettings, TaskSpec
+from ..models import AUTO, ModelSpec
 from ..prune import METHODS, PruneConfig, level_configs
 from ..tasks import check_tasks
 
@@ -67,7 +68,16 @@ def _task_specs(plan, names):
 
 
 def _settings(plan):
-    return EvalSettings(offline=plan.get("offline", True), batch_size=plan.get("batch_size", 1))
+    return EvalSettings(
+        offline=plan.get("offline", True),
+        backend=plan.get("backend", NAME),
+        batch_size=plan.get("batch_size"),  # None: the back end's default for the device (recorded)
+    )
+
+
+def _spec(plan) -> ModelSpec:
+    """The evaluated model; dtype "auto" unless the plan names one (bfloat16 where native)."""
+    return ModelSpec(plan["model"], dtype=plan.get("dtype", AUTO))
 
 
 def _prune_config(plan, c):
