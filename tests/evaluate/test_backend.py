@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lm_eval.api.model import CachingLM
 from tiny import tiny_model
 
 from glu_prune.evaluate import backend_class, task_requests
@@ -37,7 +38,8 @@ def build_requests(task: str, limit: int, fewshot: int, lm, chat: bool) -> dict:
 
 
 def answers(lm, requests: dict) -> dict:
-    return {kind: getattr(lm, kind)(list(insts), disable_tqdm=True) for kind, insts in requests.items()}
+    quiet = {} if isinstance(lm, CachingLM) else {"disable_tqdm": True}  # lm-eval's cache wrapper takes none
+    return {kind: getattr(lm, kind)(list(insts), **quiet) for kind, insts in requests.items()}
 
 
 def assert_same(shared: dict, stock: dict, tolerance: float = TOLERANCE) -> None:
@@ -163,3 +165,28 @@ def test_bfloat16_scores_close_to_float32(tokenizers, tiny_requests):
     exact = answers(pair(model, tokenizers[0])[1], requests)["loglikelihood"]
     half = answers(pair(model.to(torch.bfloat16), tokenizers[0])[0], requests)["loglikelihood"]
     assert max(abs(a[0] - b[0]) / abs(b[0]) for a, b in zip(half, exact, strict=True)) < 0.02
+
+
+def test_request_cache_entries_are_lm_evals_own(tmp_path, tokenizers, tiny_requests):
+    """The back end writes lm-eval's own request-cache entries (lm-eval's hash of each request,
+    written as each is scored), so a run resumes from either back end's cache."""
+    from lm_eval.api.model import hash_args
+    from sqlitedict import SqliteDict
+
+    requests: dict = {}  # every request type of the tiny tasks
+    for by_type in tiny_requests.values():
+        for kind, insts in by_type.items():
+            requests.setdefault(kind, []).extend(insts)
+    shared, stock = pair(tiny_model("llama", vocab_size=49152), tokenizers[0], batch_size=1)
+    for lm, name in ((shared, "shared"), (stock, "stock")):
+        answers(CachingLM(lm, str(tmp_path / f"{name}.db")), requests)
+    cached = {}
+    for name in ("shared", "stock"):
+        with SqliteDict(tmp_path / f"{name}.db") as db:
+            assert len(db) == sum(len(v) for v in requests.values())
+            cached[name] = {k: [db[hash_args(k, inst.args)] for inst in v] for k, v in requests.items()}
+    assert_same(cached["shared"], cached["stock"])
+    counted = dict(shared.counts)
+    resumed = answers(CachingLM(shared, str(tmp_path / "stock.db")), requests)  # nothing left to score
+    assert dict(shared.counts) == counted
+    assert resumed == cached["stock"]

@@ -110,12 +110,13 @@ def score_rows(model, rows: list[Row], pad_id: int) -> list[tuple[float, bool]]:
             position_ids=positions,
             use_cache=False,
         ).last_hidden_state
-        where = torch.tensor(list(nodes), device=device).reshape(-1, 2)
+        where = torch.tensor(list(nodes), device=hidden.device).reshape(-1, 2)
+        head_device = model.get_output_embeddings().weight.device  # may differ when split over devices
         logprobs, greedy = _next_token_scores(
             model,
-            hidden[where[:, 0], where[:, 1]],
-            torch.tensor([n for n, _ in queries], device=device),
-            torch.tensor([tok for _, tok in queries], device=device),
+            hidden[where[:, 0], where[:, 1]].to(head_device),
+            torch.tensor([n for n, _ in queries], device=head_device),
+            torch.tensor([tok for _, tok in queries], device=head_device),
         )
     out, k = [], 0
     for row in rows:
