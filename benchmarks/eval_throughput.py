@@ -117,7 +117,8 @@ def raw_forward_seconds(model, batches: list) -> tuple[float, int]:
 
 
 def agreement(kind: str, requests, a, b) -> dict:
-    """Max |difference| and the share of documents with the same choice / generation."""
+    """Max |difference|, the share of documents with the same choice (argmax over their requests:
+    the multiple-choice answer) and of requests with the same greedy flag, or of generations."""
     if kind == "loglikelihood":
         per_doc = defaultdict(lambda: ([], []))
         for inst, x, y in zip(requests, a, b, strict=True):
@@ -130,6 +131,8 @@ def agreement(kind: str, requests, a, b) -> dict:
         return {
             "max_abs_diff": max(abs(x[0] - y[0]) for x, y in zip(a, b, strict=True)),
             "same_choice": sum(same) / len(same),
+            "same_greedy": sum(x[1] == y[1] for x, y in zip(a, b, strict=True)) / len(a),
+            "documents": len(same),
         }
     if kind == "loglikelihood_rolling":
         return {"max_abs_diff": max(abs(x - y) for x, y in zip(a, b, strict=True))}

@@ -31,6 +31,8 @@ BACKENDS = (NAME, STOCK)
 # memory (activations scale with tokens; log-probabilities exist only where a token is scored)
 DEFAULT_ROWS = {"cpu": 8, "cuda": 64}
 DEFAULT_TOKENS = {"cpu": 2048, "cuda": 32768}
+# longest packed row (unless one request alone is longer): its mask and attention grow with length^2
+MAX_ROW_TOKENS = 4096
 # lm-eval's own back end: batch 8 on a CPU (its default of 1 is the slowest path); on a GPU its
 # batch-size probe, capped by --max-batch-size (its logits grow with batch x length x vocabulary)
 STOCK_DEFAULTS = {"cpu": 8, "cuda": "auto"}
@@ -101,25 +103,22 @@ def run_info(lm, since: dict | None = None) -> dict:
 
 
 def loglikelihood_tokens(lm, requests, disable_tqdm: bool, stock) -> list[tuple[float, bool]]:
-    """lm-eval's token-level scoring: (cache key, context tokens, continuation tokens) -> (log p, greedy)."""
+    """lm-eval's token-level scoring: (cache key, context tokens, continuation tokens) ->
+    (log-likelihood, greedy?), in request order."""
     from tqdm import tqdm
 
     results: list = [None] * len(requests)
-    shared = [
-        i
-        for i, (_, c, k) in enumerate(requests)
-        if lm.not_shared is None and len(c) + len(k) <= lm.max_length + 1
-    ]
-    rest = sorted(set(range(len(requests))) - set(shared))
+    fits = [len(c) + len(k) <= lm.max_length + 1 for _, c, k in requests]  # else lm-eval truncates
+    shared = [i for i, ok in enumerate(fits) if ok and lm.not_shared is None]
+    rest = [i for i, ok in enumerate(fits) if not ok or lm.not_shared is not None]
     if rest:  # scored by HFLM itself, which writes their request-cache entries too
-        lm.fallbacks[f"loglikelihood: {lm.not_shared or 'longer than max_length (left-truncated)'}"] += len(
-            rest
-        )
-        for i, answer in zip(
-            rest, stock([requests[i] for i in rest], disable_tqdm=disable_tqdm), strict=True
-        ):
+        why = lm.not_shared or "longer than max_length (left-truncated)"
+        lm.fallbacks[f"loglikelihood: {why}"] += len(rest)
+        answers = stock([requests[i] for i in rest], disable_tqdm=disable_tqdm)
+        for i, answer in zip(rest, answers, strict=True):
             results[i] = answer
-    rows = pack([requests[i][1:] for i in shared], lm.max_batch_tokens, attention_ratio(lm.model.config))
+    row_tokens = min(lm.max_batch_tokens, MAX_ROW_TOKENS)
+    rows = pack([requests[i][1:] for i in shared], row_tokens, attention_ratio(lm.model.config))
     bar = tqdm(total=len(shared), disable=disable_tqdm or lm.rank != 0, desc="Scoring (shared contexts)")
     pad = lm.tokenizer.pad_token_id or 0
     for batch in batches(rows, lm.rows_per_forward, lm.max_batch_tokens):
