@@ -19,13 +19,21 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name, glu_config, load_config, pruned_dir_record, resolve_device
+from ..models import (
+    ModelSpec,
+    canonical_name,
+    glu_config,
+    load_config,
+    pruned_dir_record,
+    resolve_device,
+    weights_packages,
+)
 from ..provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
 from ..prune import load_pruned
 from ..store import CheckpointStore, atomic_write_json
 from .clocks import clock_for, memory_for
 from .config import ProfileConfig, resolve_order
-from .cost import decode_flops_per_token, model_cost, prefill_flops
+from .cost import decode_bytes_per_step, decode_flops_per_token, model_cost, prefill_flops
 from .energy import account, calibrate_idle_power, make_meter, reading_dict
 from .generate import eos_ids
 from .measure import measure, summarise
@@ -33,7 +41,7 @@ from .records import KIND, consolidate_profiles, group_identity, record_keys
 from .schedule import Measurement, Visit, schedule
 from .workloads import encode, left_pad, mode_name, pad_id, prompt_tokenizer, sample_prompts
 
-PROFILER_VERSION = 1
+PROFILER_VERSION = 2  # 2: measurements carry the parameter bytes a decode step reads (ideal speed-up)
 
 
 @dataclass
@@ -161,7 +169,9 @@ def _identity_base(spec, config, name, device, order_mode, meter, saved) -> dict
         "energy": meter.name,
         "idle_seconds": config.idle_seconds if meter.name != "none" else None,
         "country": config.country if meter.name == "codecarbon" else None,
-        "versions": package_versions((*RESULT_PACKAGES, "codecarbon", "nvidia-ml-py")),
+        "versions": package_versions(
+            (*RESULT_PACKAGES, *weights_packages(spec.model), "codecarbon", "nvidia-ml-py")
+        ),
     }
 
 
@@ -309,6 +319,7 @@ def _measure_one(run: ProfileRun, held: Loaded, prompts: dict, m: Measurement, i
         **metrics,
         "peak_memory_bytes": held.cost["param_bytes"] + working if working is not None else None,
         "model_bytes": held.cost["param_bytes"],
+        "decode_bytes_per_step": decode_bytes_per_step(held.cost, m.batch_size),
         **energy,
         "decode_flops_per_token": decode_flops_per_token(held.cost, width + config.new_tokens / 2),
         "prefill_flops": sum(prefill_flops(held.cost, ids.shape[1], ids.shape[0]) for ids, _ in batches),

