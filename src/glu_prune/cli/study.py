@@ -47,11 +47,11 @@ def run(args) -> int:
         if status["complete"]
         else "INCOMPLETE (run the same command again to retry what is missing)"
     )
-    if status["damaged"]:
-        verdict += f"; {len(status['damaged'])} damaged files were set aside and their work redone"
+    damaged = len(status["damaged"])
     _log(
         f"glu-prune study: {verdict} in {status['minutes']:.1f} min; results in {status['results']}, "
         f"figures in {status['results']}/figures"
+        + (f"; {damaged} damaged files were set aside and their work redone (see above)" if damaged else "")
     )
     return 0 if status["complete"] else 1
 
