@@ -260,3 +260,20 @@ def test_console_reports_damaged_files_and_lets_other_warnings_through(tmp_path,
     )
     assert said[0].startswith("  the profile: damaged checkpoint") and said[1] == "  FAILED job-b: exit 1"
     assert (tmp_path / "damaged").is_dir()
+
+
+def test_two_local_models_filed_under_one_name_are_refused(tmp_path, capsys):
+    from tiny import tiny_config
+
+    for folder in ("a", "b"):
+        tiny_config("llama").save_pretrained(tmp_path / folder / "tiny")
+    parts = [dict(quick(), model=str(tmp_path / folder / "tiny")) for folder in ("a", "b")]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"parts": parts}))
+    code = main(["study", "--plan", str(path), "--out", str(tmp_path / "run")])
+    assert_refused(
+        code,
+        capsys,
+        "parts[1].model: its results would be filed as tiny, like those of parts[0]",
+        tmp_path / "run",
+    )

@@ -24,7 +24,12 @@ def model_problems(plan) -> list[str]:
         name = canonical_name(part.model)
         if name in seen:
             out.append(f"{where}model: {name} is already studied by parts[{seen[name]}] (one part per model)")
-        seen[name] = i
+        elif part.name in seen:  # two local dirs of the same name: their results files would collide
+            other = seen[part.name]
+            out.append(
+                f"{where}model: its results would be filed as {part.name}, like those of parts[{other}]"
+            )
+        seen[name] = seen[part.name] = i
         out += [f"{where}{p}" for p in _width_problems(part)]
     return out
 
