@@ -120,6 +120,19 @@ def test_greedy_generation_at_batch_1_and_batched_with_per_row_stops(embedded_pa
         shared.rows_per_forward, stock.batch_size_per_gpu = 8, 8
 
 
+@pytest.mark.slow
+def test_gemma_3_270m_scores_like_lm_eval(gemma):
+    """The real Gemma-3-270M (BOS from its tokenizer, sliding-window layers, 262,144-token output
+    layer) on a few documents of a multiple-choice, a perplexity and a generation task."""
+    shared, stock = pair(*gemma, batch_size=4)
+    assert shared.not_shared is None
+    assert shared.tok_encode("x")[0] == shared.tokenizer.bos_token_id  # lm-eval's encoding adds BOS
+    for task, limit in (("arc_challenge", 3), ("wikipedia_ppl", 1), ("gsm8k", 1)):
+        requests = build_requests(task, limit, 0, stock, chat=False)
+        assert_same(answers(shared, requests), answers(stock, requests))
+    assert not shared.fallbacks
+
+
 FAMILIES = {
     "llama": {},
     "llama-eager": {"attn_implementation": "eager"},
