@@ -1,8 +1,9 @@
 """The glu-prune back end against lm-eval's own HF back end, request by request, on real offline
-tasks: the embedded model on every offline task, and tiny random Llama, Qwen2, Mistral, Gemma and
-Gemma3 models (sliding windows narrow enough to bind; Gemma with a BOS-adding tokenizer, as
-Gemma's own). Log-likelihoods agree within 1e-3 in float32, greedy flags and greedy generations
-(batch 1) are identical; what the back end cannot share is counted and scored by lm-eval itself.
+tasks: the embedded model on every offline task, the real Gemma-3-270M, and tiny random Llama,
+Qwen2, Mistral, Gemma and Gemma3 models (sliding windows narrow enough to bind; Gemma with a
+BOS-adding tokenizer, as Gemma's own). Log-likelihoods agree within 1e-3 in float32, greedy flags
+and greedy generations (batch 1) are identical; what the back end cannot share is counted and
+scored by lm-eval itself.
 """
 
 from __future__ import annotations
