@@ -237,9 +237,7 @@ def main() -> None:
     variants = args.variants.split(",")
     auto = ModelSpec("default", dtype="auto")
     dtypes = {v.split("/")[1] for v in variants} - {"auto"}
-    models = {
-        d: load_model(ModelSpec("default", dtype=d), progress=False) for d in sorted(dtypes | {auto.dtype})
-    }
+    models = {d: load_model(ModelSpec("default", dtype=d)) for d in sorted(dtypes | {auto.dtype})}
     models["auto"] = models[auto.dtype]
     print(f"{hardware_label()}, torch threads {torch.get_num_threads()}")
     print(f"auto dtype: {auto.dtype} ({auto.dtype_reason})")

@@ -76,14 +76,10 @@ def test_lambada_and_piqa_documents_score_as_by_hand_with_bos(gemma, tmp_path, m
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lm-eval 0.4.13 HFLM.loglikelihood_rolling encodes the text with the tokenizer's BOS and "
-    "prefixes BOS again (lm-eval issue #3333): the model wrapper (evaluate backend) must encode without "
-    "special tokens when its prefix is BOS",
-)
 @torch.no_grad()
 def test_rolling_loglikelihood_conditions_on_one_bos(gemma):
+    """lm-eval 0.4.13's HF back end encodes the text with the tokenizer's BOS and prefixes BOS again
+    (lm-eval issue #3333); the glu-prune back end does not double it."""
     from lm_eval.api.instance import Instance
 
     from glu_prune.evaluate.harness import make_lm

@@ -39,7 +39,8 @@ def add_model_arguments(p, dtype: str = "float32") -> None:
         choices=(*DTYPES, AUTO),
         default=dtype,
         help="weights and compute dtype; auto: bfloat16 where the device computes it natively "
-        "(a GPU, a CPU with AVX512-BF16 or AMX), else float32; recorded with why (default: %(default)s)",
+        "(a GPU that has it, a CPU with AVX512-BF16 or AMX), else float32; recorded with why "
+        "(default: %(default)s)",
     )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--trust-remote-code", action="store_true")

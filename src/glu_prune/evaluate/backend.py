@@ -8,7 +8,9 @@ few-shot, left truncation, filters, metrics and the request cache. What changes:
 - `loglikelihood_rolling`: the windows of all documents, longest first, through the same path;
 - `generate_until`: greedy decoding with the KV cache and per-row stops (generation.py).
 Requests it cannot score exactly (over-long ones that lm-eval left-truncates, a model type or
-generation setting it does not know) go to HFLM's own code, and are counted in `fallbacks`.
+generation setting it does not know) go to HFLM's own code, and are counted in `fallbacks`. One
+deliberate difference: rolling log-likelihoods do not double a BOS the tokenizer already added
+(lm-eval issue #3333; see loglikelihood_rolling).
 
 The class is built on first use (`backend_class()`), so importing this package does not import
 lm-eval; building it registers it in lm-eval's model registry under NAME.
@@ -140,26 +142,31 @@ def loglikelihood_tokens(lm, requests, disable_tqdm: bool, stock) -> list[tuple[
 
 
 def loglikelihood_rolling(lm, requests, disable_tqdm: bool) -> list[float]:
-    """lm-eval's rolling windows (its own functions), all documents' windows scored together."""
+    """lm-eval's rolling windows (its own functions), all documents' windows scored together.
+
+    One deliberate difference from lm-eval 0.4.13's HF back end: where the tokenizer already starts
+    a text with the prefix token (Gemma's BOS), that token is not prefixed a second time, so the
+    text is conditioned on one BOS and BOS itself is not scored (lm-eval issue #3333; its rolling
+    path still doubles it). Counted in `counts["rolling_bos_not_doubled"]`."""
     from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
     windows, owner = [], []
     for r, (text,) in enumerate(req.args for req in requests):
+        tokens = lm.tok_encode(text)
+        if tokens[:1] == [lm.prefix_token_id]:
+            tokens = tokens[1:]
+            lm.counts["rolling_bos_not_doubled"] += 1
         for context, continuation in map(
             make_disjoint_window,
             get_rolling_token_windows(
-                token_list=lm.tok_encode(text),
-                prefix_token=lm.prefix_token_id,
-                max_seq_len=lm.max_length,
-                context_len=1,
+                token_list=tokens, prefix_token=lm.prefix_token_id, max_seq_len=lm.max_length, context_len=1
             ),
         ):
             windows.append((None, context, continuation))
             owner.append(r)
     totals = [0.0] * len(requests)
-    for r, (logprob, _) in zip(
-        owner, lm._loglikelihood_tokens(windows, disable_tqdm=disable_tqdm), strict=True
-    ):
+    scores = lm._loglikelihood_tokens(windows, disable_tqdm=disable_tqdm)
+    for r, (logprob, _) in zip(owner, scores, strict=True):  # in window order, as lm-eval sums them
         totals[r] += logprob
     for req, total in zip(requests, totals, strict=True):
         lm.cache_hook.add_partial("loglikelihood_rolling", req.args, total)

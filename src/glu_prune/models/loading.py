@@ -97,13 +97,8 @@ def loading_bars(shown: bool):
         (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
 
 
-def load_model(spec: ModelSpec, progress: bool = True):
+def load_model(spec: ModelSpec):
     """Return (model, tokenizer); tokenizer is None for shape-only models without a local one."""
-    with loading_bars(progress):
-        return _load_model(spec)
-
-
-def _load_model(spec: ModelSpec):
     import torch
     from transformers import AutoModelForCausalLM
 

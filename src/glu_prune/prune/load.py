@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name, load_model, pruned_dir_record, weights_packages
+from ..models import ModelSpec, canonical_name, load_model, loading_bars, pruned_dir_record, weights_packages
 from ..provenance import package_versions
 from .config import PruneConfig
 from .core import prune
@@ -19,7 +19,8 @@ def load_pruned(spec: ModelSpec, cfg: PruneConfig | None, progress: bool = True)
     saved = pruned_dir_record(spec.model)
     if saved is not None and cfg is not None:
         raise UserError(f"{spec.model} is already pruned (it has pruning.json); do not prune it again")
-    model, tokenizer = load_model(spec, progress)
+    with loading_bars(progress):  # off: the caller (the study) reports its own progress
+        model, tokenizer = load_model(spec)
     if saved is not None:
         return model, tokenizer, saved
     name = canonical_name(spec.model)
