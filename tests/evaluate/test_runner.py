@@ -384,6 +384,52 @@ def test_consolidated_csv_and_json_schema(piqa_run, tmp_path):
         consolidate_results(tmp_path / "empty")
 
 
+def test_per_document_values_are_kept_and_paired(piqa_run, tmp_path):
+    """Each checkpoint has its documents beside it; consolidation copies them next to the CSV and
+    pairs every pruned row with the unpruned run: the per-document values reproduce both scores."""
+    import pandas as pd
+
+    from glu_prune.evaluate.documents import read_documents
+
+    out, first = piqa_run
+    for record in first.records:
+        rows = read_documents(out / "checkpoints" / record["documents"]["file"])
+        assert [(r["task"], r["doc_id"], r["filter"]) for r in rows] == [
+            ("piqa", 0, "none"),
+            ("piqa", 1, "none"),
+        ]
+        assert all(len(r["prompt_hash"]) == 16 and set(r["values"]) == {"acc", "acc_norm"} for r in rows)
+        acc = next(m["value"] for m in record["metrics"] if m["metric"] == "acc")
+        assert sum(r["values"]["acc"] for r in rows) / 2 == pytest.approx(acc)
+        assert record["documents"]["aggregation"] == {"piqa": {"acc": "mean", "acc_norm": "mean"}}
+    table, complete = consolidate_results(out, tmp_path / "x_results.csv", tmp_path / "x_complete.json")
+    assert sorted(p.name for p in (tmp_path / "x_documents").iterdir()) == sorted(
+        f"{r['checkpoint']}.jsonl.gz" for r in first.records
+    )
+    csv = pd.read_csv(tmp_path / "x_results.csv")
+    maw, base = csv[csv["method"] == "maw"], csv[csv["method"] == "none"]
+    assert (maw["n_paired"] == 2).all() and base["n_paired"].isna().all()
+    assert (maw["baseline_checkpoint"] == base["checkpoint"].iloc[0]).all()
+    for r in maw.itertuples():
+        b = base[base["metric"] == r.metric].iloc[0]
+        assert r.delta == pytest.approx(r.value - b.value) and r.p_test == "mcnemar-exact"
+        assert r.delta_ci_low <= r.delta <= r.delta_ci_high and 0 < r.p_value <= 1
+    assert complete["paired"]["n_resamples"] == 10_000 and complete["paired"]["unpaired"] == []
+
+
+def test_a_missing_per_document_file_makes_its_task_run_again(piqa_run, monkeypatch):
+    out, first = piqa_run
+    record = next(r for r in first.records if r["pruning"]["method"] == "none")
+    (out / "checkpoints" / record["documents"]["file"]).unlink()
+    with pytest.warns(UserWarning, match="per-document file .* is missing; its task is redone"):
+        status = run_robust_evaluation(SPEC, [None], PIQA, out, TINY, progress=False)
+    assert status.done == [{"config": "unpruned", "task": "piqa", "reused": False}]
+    assert (out / "checkpoints" / record["documents"]["file"]).is_file()
+    assert metric_values(status.records) == {
+        k: v for k, v in metric_values(first.records).items() if k[0] == "none"
+    }
+
+
 def test_consolidation_keeps_the_newest_run_of_an_experiment(piqa_run, tmp_path):
     """A run dir that outlived a code change: the older checkpoint is listed, not mixed into the table."""
     import shutil

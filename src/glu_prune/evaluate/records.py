@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..store import identity_key
 from .harness import as_float
+from .pairing import PAIRED_COLUMNS
 
 LM_EVAL_KEYS = (
     "versions",
@@ -41,6 +42,7 @@ CSV_COLUMNS = (
     "chat_template",
     "data_source",
     "checkpoint",
+    *PAIRED_COLUMNS,  # against the unpruned run of the same settings (pairing.py; empty for it)
 )
 
 
@@ -90,7 +92,7 @@ def tidy_metrics(raw: dict) -> list[dict]:
     return rows
 
 
-def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
+def result_record(identity, pruning, raw, settings, lm, timing, prov, documents=None) -> dict:
     """Everything about one task run of one model: its numbers, how it ran, and where."""
     import torch
 
@@ -121,6 +123,7 @@ def result_record(identity, pruning, raw, settings, lm, timing, prov) -> dict:
             "device": str(lm.device),
         },
         "lm_eval": {k: raw.get(k) for k in LM_EVAL_KEYS} | {"config": config},
+        "documents": documents,  # the per-document file beside the checkpoint (documents.py)
         "identity": identity,
         "provenance": prov,
     }
