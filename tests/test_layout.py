@@ -1,9 +1,9 @@
 """The package's shape: imports go one way down the data path, at module level, with no cycles.
 
-    cli -> study -> report -> evaluate | profile -> prune -> models -> tasks -> leaves
+    cli -> study -> report -> evaluate | profile | fidelity -> prune -> models -> tasks -> leaves
 
 Leaves (errors, store, provenance, packages) import only each other. Stages of the same rank
-(evaluate and profile) do not import each other. Imports of the package's own modules inside
+(evaluate, profile, fidelity) do not import each other. Imports of the package's own modules inside
 functions are refused (they hide the dependency graph); typing-only imports are allowed.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "glu_prune"
 RANK = {"errors": 0, "store": 0, "provenance": 0, "packages": 0, "tasks": 1, "models": 2, "prune": 3,
-        "evaluate": 4, "profile": 4, "report": 5, "study": 6, "cli": 7}  # fmt: skip
+        "evaluate": 4, "profile": 4, "fidelity": 4, "report": 5, "study": 6, "cli": 7}  # fmt: skip
 
 
 def modules() -> dict[str, Path]:

