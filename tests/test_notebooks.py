@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-EVAL = {"LEVELS": [0, 40], "LIMIT": 2, "BATCH_SIZE": 4}
+EVAL = {"LEVELS": [0, 40], "LIMIT": 2, "BATCH_SIZE": 4, "FIDELITY_WINDOWS": 2}
 PROFILE = {"LEVELS": [0, 40], "WORKLOADS": ["hellaswag"], "BATCH_SIZES": [1], "NEW_TOKENS": 4, "REPEATS": 1}
 
 pytestmark = pytest.mark.slow
@@ -66,9 +67,13 @@ def test_method_comparison(tmp_path):
         LEVELS=[40],
         TASKS=["piqa"],
         LIMIT=2,
+        FIDELITY_WINDOWS=2,
         OUT_DIR=str(out),
     )
     assert (out / "results.csv").is_file()
+    fidelity = pd.read_csv(out / "fidelity_results.csv")  # 7 metrics per pruned config
+    assert sorted(set(fidelity["method"])) == ["maw", "random"] and len(fidelity) == 14
+    assert ((fidelity["metric"] == "top1_agreement") <= fidelity["value"].between(0, 1)).all()
 
 
 STUDY = {
@@ -100,6 +105,13 @@ def test_study_notebooks(study_runs, name):
     out = study_runs / name
     csvs = list(out.glob("*results.csv"))
     assert csvs, f"{name} wrote no results CSV"
+    if name.startswith("02"):
+        fidelity = pd.read_csv(out / "fidelity_results.csv")
+        assert (
+            set(fidelity["pruning_pct"]) == {40.0}
+            and len(fidelity) == 7
+            and (fidelity["n_samples"] == 2 * 511).all()
+        )
 
 
 @pytest.mark.parametrize("name", list(GRAPHICS))

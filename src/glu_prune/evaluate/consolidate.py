@@ -43,8 +43,6 @@ def consolidate_results(
     Raises:
         UserError: a dir without checkpoints; paired runs whose documents differ.
     """
-    import pandas as pd
-
     dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
     runs, failed, damaged, sources = _read_runs(dirs, select)
     runs, superseded = _latest_per_experiment(runs)
@@ -54,22 +52,7 @@ def consolidate_results(
             "the same experiment and left out (listed under 'superseded' in the JSON)",
             stacklevel=2,
         )
-    pairs, unpaired = paired_columns(runs, lambda r: sources.get(r["checkpoint"]), paired)
-    if unpaired:
-        warnings.warn(
-            f"{len(unpaired)} pruned task runs or rows have no paired statistics (listed with the reason "
-            "under paired.unpaired in the JSON)",
-            stacklevel=2,
-        )
-    rows = [
-        {**row, **pairs.get((r["checkpoint"], row["subtask"], row["metric"], row["filter"]), {})}
-        for r in runs
-        for row in tidy_rows(r)
-    ]
-    table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
-    table = table.sort_values(
-        ["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"], kind="stable"
-    )
+    table, unpaired = _table(runs, sources, paired)
     csv_path = Path(csv_path) if csv_path else dirs[0] / "results.csv"
     json_path = Path(json_path) if json_path else dirs[0] / "complete.json"
     folder = None if csv_path == Path(os.devnull) else documents_folder(csv_path)
@@ -89,6 +72,27 @@ def consolidate_results(
     atomic_write_text(csv_path, table.to_csv(index=False))
     atomic_write_json(json_path, complete)
     return table, complete
+
+
+def _table(runs: list[dict], sources: dict, paired: PairedSettings):
+    """(the tidy table with the paired columns, rows left unpaired and why)."""
+    import pandas as pd
+
+    pairs, unpaired = paired_columns(runs, lambda r: sources.get(r["checkpoint"]), paired)
+    if unpaired:
+        warnings.warn(
+            f"{len(unpaired)} pruned task runs or rows have no paired statistics (listed with the reason "
+            "under paired.unpaired in the JSON)",
+            stacklevel=3,
+        )
+    rows = [
+        {**row, **pairs.get((r["checkpoint"], row["subtask"], row["metric"], row["filter"]), {})}
+        for r in runs
+        for row in tidy_rows(r)
+    ]
+    table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+    order = ["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"]
+    return table.sort_values(order, kind="stable"), unpaired
 
 
 def documents_folder(csv_path: Path) -> Path:
