@@ -114,3 +114,22 @@ def test_runs_without_a_partner_or_a_file_are_listed_with_the_reason(tmp_path):
     reasons = {u["checkpoint"]: u["reason"] for u in unpaired}
     assert reasons["maw20"] == "no unpruned run with the same settings"
     assert "maw10.documents.jsonl.gz is missing" in reasons["maw10"]
+
+
+def test_aggregations_are_named_as_lm_eval_applies_them():
+    from glu_prune.evaluate.documents import aggregations
+
+    configs = {
+        "boolq": {"metric_list": [{"metric": "acc"}]},  # no aggregation in the YAML: lm-eval's default
+        "ifeval": {
+            "metric_list": [
+                {"metric": "inst_level_strict_acc", "aggregation": "def agg_inst_level_acc(items):\n"}
+            ]
+        },
+        "wikipedia_ppl": {"metric_list": [{"metric": "bits_per_byte", "aggregation": "bits_per_byte"}]},
+    }
+    assert aggregations({"configs": configs}) == {
+        "boolq": {"acc": "mean"},
+        "ifeval": {"inst_level_strict_acc": "agg_inst_level_acc"},
+        "wikipedia_ppl": {"bits_per_byte": "bits_per_byte"},
+    }

@@ -457,3 +457,28 @@ def test_consolidation_keeps_the_newest_run_of_an_experiment(piqa_run, tmp_path)
     assert complete["superseded"] == [
         {"checkpoint": "older", "task": "piqa", "superseded_by": rec["result"]["checkpoint"]}
     ]
+
+
+def test_perplexities_pair_through_loglikelihoods_and_counts(tmp_path, embedded_dir):
+    """LAMBADA's perplexity (exp of minus the mean target log-likelihood) and Wikipedia's weighted
+    perplexities (word / byte counts per document) pair on real runs and reproduce lm-eval's scores."""
+    from glu_prune.evaluate.documents import read_documents
+
+    tasks = [TaskSpec("lambada_openai"), TaskSpec("wikipedia_ppl")]
+    settings = EvalSettings(offline=True, limit=3, bootstrap_iters=100)
+    status = run_robust_evaluation(SPEC, [None, PruneConfig("maw", 10)], tasks, tmp_path, settings, False)
+    wiki = next(
+        r for r in status.records if r["task"] == "wikipedia_ppl" and r["pruning"]["method"] == "none"
+    )
+    docs = read_documents(tmp_path / "checkpoints" / wiki["documents"]["file"])
+    assert all(len(d["values"]["word_perplexity"]) == 2 for d in docs)  # [log-likelihood, words]
+    assert wiki["documents"]["aggregation"]["wikipedia_ppl"]["word_perplexity"] == "weighted_perplexity"
+    table, _ = consolidate_results(tmp_path)
+    maw = table[table["method"] == "maw"].set_index("metric")
+    base = table[table["method"] == "none"].set_index("metric")
+    for metric in ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"):
+        r = maw.loc[metric]
+        assert r["p_test"] == "paired-permutation" and r["n_paired"] == 3, metric
+        assert r["ratio"] == pytest.approx(r["value"] / base.loc[metric, "value"], rel=1e-9)
+        assert r["ratio_ci_low"] <= r["ratio"] <= r["ratio_ci_high"] and r["ratio_stderr"] > 0
+    assert maw.loc["acc", "p_test"] == "mcnemar-exact"

@@ -28,7 +28,7 @@ def consolidate_results(
     json_path=None,
     select=None,
     settings: dict | None = None,
-    paired: PairedSettings = DEFAULT_PAIRED,
+    paired: PairedSettings | None = DEFAULT_PAIRED,
 ):
     """Merge the checkpoints of one or more run dirs into a tidy CSV, a complete JSON, and a folder of
     per-document files (`results.csv` -> `documents/`, `X_results.csv` -> `X_documents/`, one
@@ -36,6 +36,7 @@ def consolidate_results(
 
     Every pruned row gets the paired columns against the unpruned run of the same settings
     (pairing.py); rows that cannot be paired are listed under paired.unpaired in the JSON.
+    paired=None leaves the paired columns empty (a subset read for its values only).
     `select(identity) -> bool` keeps a subset (e.g. one experiment of a shared run dir); `settings`
     (e.g. the commands and limits of a study) is stored in the JSON as given.
     Defaults: <first dir>/results.csv and <first dir>/complete.json. -> (DataFrame, dict).
@@ -63,7 +64,7 @@ def consolidate_results(
         "settings": settings,
         "csv_columns": list(CSV_COLUMNS),
         "documents": _copy_documents(runs, sources, folder),
-        "paired": {**asdict(paired), "family": FAMILY, "unpaired": unpaired},
+        "paired": paired and {**asdict(paired), "family": FAMILY, "unpaired": unpaired},
         "runs": runs,
         "failed": failed,
         "damaged": damaged,
@@ -74,11 +75,13 @@ def consolidate_results(
     return table, complete
 
 
-def _table(runs: list[dict], sources: dict, paired: PairedSettings):
+def _table(runs: list[dict], sources: dict, paired: PairedSettings | None):
     """(the tidy table with the paired columns, rows left unpaired and why)."""
     import pandas as pd
 
-    pairs, unpaired = paired_columns(runs, lambda r: sources.get(r["checkpoint"]), paired)
+    pairs, unpaired = {}, []
+    if paired is not None:
+        pairs, unpaired = paired_columns(runs, lambda r: sources.get(r["checkpoint"]), paired)
     if unpaired:
         warnings.warn(
             f"{len(unpaired)} pruned task runs or rows have no paired statistics (listed with the reason "

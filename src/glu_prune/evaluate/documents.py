@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 from ..store import atomic_write_bytes, to_jsonable
@@ -58,16 +59,31 @@ def document_rows(samples: dict) -> list[dict]:
     return sorted(rows, key=lambda r: (r["task"], r["filter"], r["doc_id"]))
 
 
+def aggregation_name(metric: str, aggregation) -> str:
+    """lm-eval's aggregation by name: a registry name as is; a `!function` (which lm-eval's config
+    dump holds as its source, "def agg_inst_level_acc(items): ...") by its function name; none
+    given: lm-eval's default for the metric, as lm-eval itself applies it."""
+    if aggregation is None:
+        from lm_eval.api.registry import get_metric_aggregation
+
+        aggregation = get_metric_aggregation(metric)
+    if callable(aggregation):
+        return aggregation.__name__
+    text = str(aggregation)
+    found = re.match(r"\s*def\s+(\w+)\s*\(", text)
+    return found.group(1) if found else text
+
+
 def aggregations(raw: dict) -> dict[str, dict[str, str]]:
-    """{task: {metric: aggregation name}} from lm-eval's task configs (a `!function` by its name)."""
-    out = {}
-    for task, config in raw.get("configs", {}).items():
-        out[task] = {
-            m["metric"]: getattr(m.get("aggregation"), "__name__", None) or str(m.get("aggregation"))
+    """{task: {metric: aggregation name}} from lm-eval's task configs."""
+    return {
+        task: {
+            m["metric"]: aggregation_name(m["metric"], m.get("aggregation"))
             for m in config.get("metric_list", [])
             if isinstance(m.get("metric"), str)
         }
-    return out
+        for task, config in raw.get("configs", {}).items()
+    }
 
 
 def documents_path(checkpoint: Path) -> Path:
