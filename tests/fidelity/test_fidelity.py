@@ -146,7 +146,9 @@ def test_records_rows_and_resume_in_process(tmp_path, embedded_dir, monkeypatch)
 
     from glu_prune.report import load_results
 
-    assert len(load_results(tmp_path).evaluation) == 7  # read with the evaluation tables
+    found = load_results(tmp_path)  # read like the evaluation tables, kept apart from them
+    assert len(found.fidelity) == 7 and found.evaluation.empty
+    assert (found.fidelity["hardware"] != "unknown").all()  # from fidelity_complete.json beside it
 
 
 BAD = [

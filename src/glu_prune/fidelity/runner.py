@@ -20,7 +20,7 @@ from ..store import CheckpointStore, identity_key
 from .identity import fidelity_identity
 from .measure import compare, reference
 from .records import fidelity_record
-from .settings import DEFAULT_FIDELITY, FidelitySettings, FidelityStatus
+from .settings import DEFAULT_FIDELITY, FidelitySettings, FidelityStatus, chunk_positions
 from .text import Text, load_text, make_windows, start_token
 
 
@@ -104,7 +104,8 @@ def _measure(spec, todo, text: Text, store, settings: FidelitySettings, status, 
         try:
             pruned, _, pruning = load_pruned(spec, cfg, progress=progress)
             bar, tick = _bar(len(windows), cfg.label, progress)
-            measured = compare(pruned, ref, settings.batch_size, settings.chunk, tick)
+            chunk = chunk_positions(settings, pruned.get_output_embeddings().weight.shape[0])
+            measured = compare(pruned, ref, settings.batch_size, chunk, tick)
             bar and bar.close()
         except Exception as exc:  # recorded, reported, retried by the next run
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

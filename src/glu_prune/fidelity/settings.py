@@ -17,11 +17,13 @@ class FidelitySettings:
     seed: int = 0  # of the bootstrap
     # ---- no influence on the numbers beyond floating-point rounding
     batch_size: int = 1  # windows per forward pass
-    chunk: int = 128  # positions per output-layer chunk: bounds positions x vocabulary floats held
+    chunk: int | None = None  # positions per output-layer chunk (None: CHUNK_ELEMENTS / vocabulary)
 
     def __post_init__(self):
         for name in ("window", "bootstrap_iters", "batch_size", "chunk"):
             value = getattr(self, name)
+            if name == "chunk" and value is None:
+                continue
             if not isinstance(value, int) or value < (2 if name == "window" else 1):
                 raise UserError(
                     f"--{name.replace('_', '-')} must be an integer of at least "
@@ -35,6 +37,13 @@ class FidelitySettings:
 
 
 DEFAULT_FIDELITY = FidelitySettings()
+# positions x vocabulary logits per chunk: ~32 MB per float32 tensor (170 positions of a 49k
+# vocabulary, 32 of Gemma's 262k), whatever the window
+CHUNK_ELEMENTS = 8 * 2**20
+
+
+def chunk_positions(settings: FidelitySettings, vocabulary: int) -> int:
+    return settings.chunk or max(1, CHUNK_ELEMENTS // vocabulary)
 
 
 @dataclass
