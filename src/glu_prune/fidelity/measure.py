@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError
-
 
 def body(model):
     """The transformer under the language-model head (its output: the final, normed hidden states)."""
@@ -97,12 +95,12 @@ def compare(model, ref: Reference, batch_size: int, chunk: int, progress=None) -
     """Per-window sums and all per-token KLs of a pruned model against the reference.
 
     Raises:
-        UserError: the model's output layer differs from the unpruned model's (not its pruned copy).
+        RuntimeError: the model's output layer differs from the unpruned model's (not its pruned copy).
     """
     import torch
 
     if head_checksum(model) != ref.checksum:
-        raise UserError("the pruned model's output layer differs from the unpruned model's")
+        raise RuntimeError("the pruned model's output layer differs from the unpruned model's")
     sums = {k: np.zeros(len(ref.windows)) for k in ("tokens", "kl", "agree", "nll_unpruned", "nll_pruned")}
     kls = []
     with torch.inference_mode():
