@@ -12,6 +12,7 @@ from ..prune import METHODS
 from ..store import atomic_write_bytes
 
 DPI = 130
+MIN_WIDTH = 9.0  # inches: a one-panel figure still has room for its title, legend and footer
 XLABEL = "GLU expansion ratio (intermediate / hidden size); pruning increases to the right"
 
 
@@ -40,7 +41,7 @@ def figure(
     import matplotlib.pyplot as plt
 
     left, gap_w, gap_h, top = 0.75, 0.55, 0.75, 0.6
-    width = left + ncols * panel[0] + (ncols - 1) * gap_w + legend_in
+    width = max(left + ncols * panel[0] + (ncols - 1) * gap_w + legend_in, MIN_WIDTH)  # room for the title
     lines = [w for line in footer for w in textwrap.wrap(line, int(width * 17)) or [""]]
     bottom = 0.65 + 0.13 * len(lines)
     height = top + nrows * panel[1] + (nrows - 1) * gap_h + bottom
