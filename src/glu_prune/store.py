@@ -86,6 +86,10 @@ def slug(text) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
+class DamagedFileWarning(UserWarning):
+    """A file the tool owns could not be read: it was set aside and its work is redone."""
+
+
 class CheckpointStore:
     """One JSON file per identity under `root`; records are {"identity", "status", "result"}."""
 
@@ -132,5 +136,6 @@ class CheckpointStore:
         self.damaged.append(target)
         warnings.warn(
             f"damaged checkpoint {path.name} ({exc}); moved to {target}, its work will be redone",
+            DamagedFileWarning,
             stacklevel=3,
         )

@@ -20,6 +20,7 @@ from ..evaluate import (
     run_robust_evaluation,
     suite_tasks,
 )
+from ..prune import level_configs
 from ..tasks import check_tasks
 from .common import (
     add_model_arguments,
@@ -101,24 +102,21 @@ def selected_tasks(args):
 
 def prune_configs(args) -> list:
     """--levels (0 = unpruned) or --pct/--expansion-ratio, or nothing (unpruned)."""
-    from dataclasses import replace
-
     if args.levels is not None:
         if args.pct is not None or args.expansion_ratio is not None:
             raise UserError("give either --levels or --pct/--expansion-ratio, not both")
-        if len(set(args.levels)) != len(args.levels):
-            raise UserError("a level is listed twice in --levels")
-        base = prune_config(argparse_with(args, pct=50.0))  # validates method, divisor, seed, layers
-        return [None if level == 0 else replace(base, pct=level) for level in args.levels]
+        return level_configs(
+            args.levels,
+            args.method,
+            args.divisor,
+            args.seed,
+            layers=tuple(args.layers) if args.layers else None,
+            calibration_samples=args.calibration_samples,
+            calibration_seq_len=args.calibration_seq_len,
+        )
     if args.pct is None and args.expansion_ratio is None:
         return [None]
     return [prune_config(args)]
-
-
-def argparse_with(args, **changes):
-    import argparse
-
-    return argparse.Namespace(**{**vars(args), **changes})
 
 
 def report(status, out, args) -> int:
