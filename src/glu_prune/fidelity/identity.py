@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import ModelSpec, canonical_name
+from ..models import ModelSpec, canonical_name, weights_packages
 from ..provenance import RESULT_PACKAGES, package_versions
 from ..prune import PruneConfig
 from .settings import FidelitySettings
@@ -23,5 +23,5 @@ def fidelity_identity(spec: ModelSpec, cfg: PruneConfig, text: Text, settings: F
         "prune": cfg.settings(),
         "text_sha256": text.sha256,
         **settings.identity(),
-        "versions": package_versions(RESULT_PACKAGES),
+        "versions": package_versions(RESULT_PACKAGES + weights_packages(spec.model)),
     }

