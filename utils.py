@@ -16,11 +16,13 @@ EXPORTS = {
         "BENCHMARKS_INSTRUCT",
         "EvalSettings",
         "compare_methods",
+        "comparison_configs",
         "consolidate_results",
         "named_tasks",
         "run_robust_evaluation",
         "suite_tasks",
     ],
+    "glu_prune.fidelity": ["FidelitySettings", "consolidate_fidelity", "run_fidelity"],
     "glu_prune.profile": [
         "BENCHMARKS_CARBON",
         "ProfileConfig",

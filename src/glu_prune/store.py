@@ -110,7 +110,7 @@ class CheckpointStore:
             if not isinstance(record, dict) or record.get("identity") != to_jsonable(identity):
                 raise ValueError("identity does not match its file name")
         except (ValueError, UnicodeDecodeError) as exc:
-            self._set_aside(path, exc)
+            self.set_aside(path, exc)
             return None
         return record if record.get("status") == "done" else None
 
@@ -125,10 +125,11 @@ class CheckpointStore:
             try:
                 out.append(json.loads(path.read_text(encoding="utf-8")))
             except (ValueError, UnicodeDecodeError) as exc:
-                self._set_aside(path, exc)
+                self.set_aside(path, exc)
         return out
 
-    def _set_aside(self, path: Path, exc: Exception) -> None:
+    def set_aside(self, path: Path, exc: Exception | str) -> None:
+        """Move a file that cannot be used to damaged/ and report it (its work will be redone)."""
         target = self.root / "damaged" / f"{path.name}.{int(time.time())}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)

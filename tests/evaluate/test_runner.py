@@ -387,6 +387,52 @@ def test_consolidated_csv_and_json_schema(piqa_run, tmp_path):
         consolidate_results(tmp_path / "empty")
 
 
+def test_per_document_values_are_kept_and_paired(piqa_run, tmp_path):
+    """Each checkpoint has its documents beside it; consolidation copies them next to the CSV and
+    pairs every pruned row with the unpruned run: the per-document values reproduce both scores."""
+    import pandas as pd
+
+    from glu_prune.evaluate.documents import read_documents
+
+    out, first = piqa_run
+    for record in first.records:
+        rows = read_documents(out / "checkpoints" / record["documents"]["file"])
+        assert [(r["task"], r["doc_id"], r["filter"]) for r in rows] == [
+            ("piqa", 0, "none"),
+            ("piqa", 1, "none"),
+        ]
+        assert all(len(r["prompt_hash"]) == 16 and set(r["values"]) == {"acc", "acc_norm"} for r in rows)
+        acc = next(m["value"] for m in record["metrics"] if m["metric"] == "acc")
+        assert sum(r["values"]["acc"] for r in rows) / 2 == pytest.approx(acc)
+        assert record["documents"]["aggregation"] == {"piqa": {"acc": "mean", "acc_norm": "mean"}}
+    table, complete = consolidate_results(out, tmp_path / "x_results.csv", tmp_path / "x_complete.json")
+    assert sorted(p.name for p in (tmp_path / "x_documents").iterdir()) == sorted(
+        f"{r['checkpoint']}.jsonl.gz" for r in first.records
+    )
+    csv = pd.read_csv(tmp_path / "x_results.csv")
+    maw, base = csv[csv["method"] == "maw"], csv[csv["method"] == "none"]
+    assert (maw["n_paired"] == 2).all() and base["n_paired"].isna().all()
+    assert (maw["baseline_checkpoint"] == base["checkpoint"].iloc[0]).all()
+    for r in maw.itertuples():
+        b = base[base["metric"] == r.metric].iloc[0]
+        assert r.delta == pytest.approx(r.value - b.value) and r.p_test == "mcnemar-exact"
+        assert r.delta_ci_low <= r.delta <= r.delta_ci_high and 0 < r.p_value <= 1
+    assert complete["paired"]["n_resamples"] == 10_000 and complete["paired"]["unpaired"] == []
+
+
+def test_a_missing_per_document_file_makes_its_task_run_again(piqa_run, monkeypatch):
+    out, first = piqa_run
+    record = next(r for r in first.records if r["pruning"]["method"] == "none")
+    (out / "checkpoints" / record["documents"]["file"]).unlink()
+    with pytest.warns(UserWarning, match="per-document file .* is missing; its task is redone"):
+        status = run_robust_evaluation(SPEC, [None], PIQA, out, TINY, progress=False)
+    assert status.done == [{"config": "unpruned", "task": "piqa", "reused": False}]
+    assert (out / "checkpoints" / record["documents"]["file"]).is_file()
+    assert metric_values(status.records) == {
+        k: v for k, v in metric_values(first.records).items() if k[0] == "none"
+    }
+
+
 def test_consolidation_keeps_the_newest_run_of_an_experiment(piqa_run, tmp_path):
     """A run dir that outlived a code change: the older checkpoint is listed, not mixed into the table."""
     import shutil
@@ -414,3 +460,28 @@ def test_consolidation_keeps_the_newest_run_of_an_experiment(piqa_run, tmp_path)
     assert complete["superseded"] == [
         {"checkpoint": "older", "task": "piqa", "superseded_by": rec["result"]["checkpoint"]}
     ]
+
+
+def test_perplexities_pair_through_loglikelihoods_and_counts(tmp_path, embedded_dir):
+    """LAMBADA's perplexity (exp of minus the mean target log-likelihood) and Wikipedia's weighted
+    perplexities (word / byte counts per document) pair on real runs and reproduce lm-eval's scores."""
+    from glu_prune.evaluate.documents import read_documents
+
+    tasks = [TaskSpec("lambada_openai"), TaskSpec("wikipedia_ppl")]
+    settings = EvalSettings(offline=True, limit=3, bootstrap_iters=100)
+    status = run_robust_evaluation(SPEC, [None, PruneConfig("maw", 10)], tasks, tmp_path, settings, False)
+    wiki = next(
+        r for r in status.records if r["task"] == "wikipedia_ppl" and r["pruning"]["method"] == "none"
+    )
+    docs = read_documents(tmp_path / "checkpoints" / wiki["documents"]["file"])
+    assert all(len(d["values"]["word_perplexity"]) == 2 for d in docs)  # [log-likelihood, words]
+    assert wiki["documents"]["aggregation"]["wikipedia_ppl"]["word_perplexity"] == "weighted_perplexity"
+    table, _ = consolidate_results(tmp_path)
+    maw = table[table["method"] == "maw"].set_index("metric")
+    base = table[table["method"] == "none"].set_index("metric")
+    for metric in ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"):
+        r = maw.loc[metric]
+        assert r["p_test"] == "paired-permutation" and r["n_paired"] == 3, metric
+        assert r["ratio"] == pytest.approx(r["value"] / base.loc[metric, "value"], rel=1e-9)
+        assert r["ratio_ci_low"] <= r["ratio"] <= r["ratio_ci_high"] and r["ratio_stderr"] > 0
+    assert maw.loc["acc", "p_test"] == "mcnemar-exact"

@@ -84,6 +84,31 @@ SCORES = {
 }
 HIGHER = {"word_perplexity": False}
 LIMIT, N = 40, {"mmlu": 285, "mmlu_stem": 95}
+# paired columns of some pruned task rows: (task, metric, method, pct) -> (ratio interval, ratio stderr, p)
+PAIRED = {
+    ("piqa", "acc_norm", "maw", 40.0): (0.85, 0.95, 0.025, 0.001),
+    ("piqa", "acc_norm", "maw", 20.0): (0.95, 1.05, 0.025, 1.0),
+    ("wikipedia_ppl", "word_perplexity", "maw", 40.0): (1.8, 2.2, 0.1, 0.0002),
+    ("mmlu", "acc", "maw", 40.0): (0.6, 0.9, 0.08, 0.04),
+}
+
+
+def paired_cells(task, subtask, metric, flt, shots, method, pct, value):
+    if subtask != task or (task, metric, method, pct) not in PAIRED:
+        return {}
+    low, high, se, p = PAIRED[(task, metric, method, pct)]
+    base = SCORES[(task, subtask, metric, flt, shots)][("none", 0.0)][0]
+    return {
+        "baseline_checkpoint": f"ck-none-0-{task}-{shots}",
+        "n_paired": LIMIT,
+        "delta": value - base,
+        "ratio": value / base,
+        "ratio_ci_low": low,
+        "ratio_ci_high": high,
+        "ratio_stderr": se,
+        "p_value": p,
+        "p_test": "mcnemar-exact",
+    }
 
 
 def eval_rows():
@@ -116,6 +141,7 @@ def eval_rows():
                     "chat_template": False,
                     "data_source": "offline",
                     "checkpoint": f"ck-{method}-{pct:g}-{task}-{shots}",
+                    **paired_cells(task, subtask, metric, flt, shots, method, pct, value),
                 }
             )
     return rows
@@ -258,7 +284,13 @@ def test_normalise_like_with_like(tmp_path):
     p = row(table, "maw", 40.0, "piqa", "acc_norm")
     assert p["baseline_value"] == 0.6 and p["normalised"] == pytest.approx(0.9)
     assert p["normalised_stderr"] == pytest.approx(math.sqrt((0.03 / 0.6) ** 2 + (0.54 * 0.03 / 0.36) ** 2))
-    assert p["delta"] == pytest.approx(-0.06) and p["delta_stderr"] == pytest.approx(math.sqrt(2) * 0.03)
+    assert p["unpaired_delta"] == pytest.approx(-0.06)
+    assert p["unpaired_delta_stderr"] == pytest.approx(math.sqrt(2) * 0.03)
+    # the paired columns ride along; their interval of the ratio is turned like the ratio (> 1 better)
+    assert p["delta"] == pytest.approx(-0.06) and (p["normalised_ci_low"], p["normalised_ci_high"]) == (
+        0.85,
+        0.95,
+    )
     every = normalise_to_baseline(load_results(tmp_path).evaluation, primary_only=False)
     assert row(every, "maw", 40.0, "piqa", "acc")["baseline_value"] == 0.58
     assert "acc" not in set(table.loc[table["task"] == "piqa", "metric"])  # piqa's primary metric is acc_norm
@@ -269,14 +301,21 @@ def test_normalise_like_with_like(tmp_path):
         and math.isnan(ppl["normalised_stderr"])
         and ppl["note"] == NO_STDERR
     )
-    assert ppl["delta"] == pytest.approx(-20.0)
+    assert ppl["unpaired_delta"] == pytest.approx(20.0) and ppl["ratio"] == pytest.approx(2.0)
+    assert ppl["normalised_ci_low"] == pytest.approx(1 / 2.2) and ppl["normalised_ci_high"] == pytest.approx(
+        1 / 1.8
+    )
+    assert ppl["normalised_paired_stderr"] == pytest.approx(0.1 / 4)  # se / ratio^2
+    assert math.isnan(row(table, "vow", 40.0, "piqa", "acc_norm")["normalised_ci_low"])  # no paired values
     # a 5-shot pruned row is not compared with the 0-shot baseline
     five = row(table, "maw", 40.0, "arc_challenge", "acc_norm", shots=5)
     assert math.isnan(five["normalised"]) and "same settings" in five["note"]
     # baseline scored 0: the ratio is undefined, the delta is not
     strict = row(table, "maw", 40.0, "gsm8k", "exact_match", "strict-match")
     assert (
-        math.isnan(strict["normalised"]) and strict["delta"] == 0.0 and "baseline scored 0" in strict["note"]
+        math.isnan(strict["normalised"])
+        and strict["unpaired_delta"] == 0.0
+        and "baseline scored 0" in strict["note"]
     )
     base = row(table, "none", 0.0, "mmlu", "acc")
     assert base["normalised"] == 1.0 and base["normalised_stderr"] == 0.0
@@ -411,7 +450,9 @@ def test_figures_partial_and_missing(tmp_path, capsys):
         ), err
 
     (tmp_path / "empty").mkdir()
-    one_line_error(["figures", "--results", str(tmp_path / "empty")], "no evaluation or profile results")
+    one_line_error(
+        ["figures", "--results", str(tmp_path / "empty")], "no evaluation, fidelity or profile results"
+    )
     one_line_error(["figures", "--results", str(tmp_path / "nope")], "is not a directory")
     base_only = tmp_path / "base_only"
     write_eval(base_only, [r for r in eval_rows() if r["method"] == "none"])
@@ -468,3 +509,89 @@ def test_performance_figure_per_length_and_conflicting_profiles(tmp_path):
         UserError, match=r"appear more than once with different results.*a/.*b/.*differing: tpot_ms"
     ):
         load_results(tmp_path / "a", tmp_path / "b")
+
+
+# ------------------------------------------------------------------ paired intervals, fidelity, models
+
+MODEL2 = "fixture-model-2"
+
+
+def fidelity_rows(model, configs):
+    """Fidelity rows (FIDELITY_COLUMNS) of made-up KL / agreement / perplexity ratios per config."""
+    values = {20.0: (0.05, 0.93, 1.04), 40.0: (0.4, 0.7, 1.5)}
+    rows = []
+    for (method, pct), (size, ratio) in configs.items():
+        if method == "none":
+            continue
+        kl, agree, ppl = values[pct] if method == "maw" else (2 * values[pct][0], values[pct][1] - 0.1, 2.0)
+        for metric, value, higher in (
+            ("kl_mean", kl, False),
+            ("top1_agreement", agree, True),
+            ("ppl_ratio", ppl, False),
+        ):
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "pruning_pct": pct,
+                    "effective_pruning_pct": pct,
+                    "intermediate_size": size,
+                    "expansion_ratio": ratio,
+                    "parameters": 1000 + size,
+                    "task": "fidelity",
+                    "subtask": "fidelity",
+                    "metric": metric,
+                    "filter": "none",
+                    "value": value,
+                    "stderr": value / 20,
+                    "stderr_source": "bootstrap over windows",
+                    "higher_is_better": higher,
+                    "n_samples": 5110,
+                    "text": "wikipedia_ppl",
+                    "window": 512,
+                    "dtype": "float32",
+                    "limit": 10,
+                    "data_source": "offline",
+                    "checkpoint": f"fid-{model}-{method}-{pct:g}",
+                }
+            )
+    return rows
+
+
+def test_significance_is_decided_over_the_drawn_comparisons():
+    from glu_prune.report.intervals import significant
+
+    table = normalise_to_baseline(pd.DataFrame(eval_rows()))
+    pruned = table[table["method"] != "none"]
+    marks, family = significant(pruned)
+    marked = {(r.task, r.pruning_pct) for r, m in zip(pruned.itertuples(), marks, strict=True) if m}
+    # BH over the 4 p-values 0.0002, 0.001, 0.04, 1: adjusted 0.0008, 0.002, 0.053, 1
+    assert family == 4 and marked == {("wikipedia_ppl", 40.0), ("piqa", 40.0)}
+
+
+def test_fidelity_and_models_figures(tmp_path):
+    from glu_prune.fidelity import FIDELITY_COLUMNS
+    from glu_prune.report import draw_figures
+
+    second = {k: (v[0] + 512, v[1] + 0.8) for k, v in CONFIGS.items()}  # a wider model, same levels
+    rows = eval_rows()
+    wider = {"intermediate_size": 512, "expansion_ratio": 0.8}
+    rows += [
+        dict(r, model=MODEL2, checkpoint=r["checkpoint"] + "-2", **{k: r[k] + d for k, d in wider.items()})
+        for r in rows
+    ]
+    write_eval(tmp_path / "eval", rows)
+    fid = fidelity_rows(MODEL, CONFIGS) + fidelity_rows(MODEL2, second)
+    pd.DataFrame(fid, columns=list(FIDELITY_COLUMNS)).to_csv(
+        tmp_path / "eval" / "fidelity_results.csv", index=False
+    )
+    rs = load_results(tmp_path)
+    assert len(rs.fidelity) == len(fid) and set(rs.evaluation["task"]) == {t for t, *_ in SCORES}
+    report = draw_figures(rs, tmp_path / "figs")
+    names = sorted(p.name for p in report.written)
+    for model in (MODEL, MODEL2):
+        assert f"fidelity_vs_expansion_{model}_wikipedia_ppl.png" in names
+        assert f"capability_vs_expansion_{model}_offline.png" in names
+    assert "models_vs_expansion_offline.png" in names and all(is_png(p) for p in report.written)
+    single = draw_figures(load_results(tmp_path / "eval" / "fidelity_results.csv"), tmp_path / "one")
+    assert "models_vs_expansion_offline.png" in [p.name for p in single.written]  # fidelity of two models

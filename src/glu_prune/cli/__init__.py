@@ -21,6 +21,7 @@ COMMANDS = {
     "profile": "TTFT, time per output token, throughput, peak memory and energy per pruning level",
     "evaluate": "checkpointed lm-eval runs of a model, unpruned or pruned on the fly, on suites or tasks",
     "compare": "neuron-selection methods side by side at equal pruning levels (checkpointed lm-eval runs)",
+    "fidelity": "KL divergence and top-1 agreement of pruned models with the unpruned one on held-out text",
     "figures": "the study's PNG figures from the tidy result CSVs in a directory",
     "push": "upload a pruned model dir with a model card of its measured scores (or --dry-run)",
     "study": "the whole study from a plan (one or more models): tables, methods, sweep, profile, figures",

@@ -67,19 +67,33 @@ def run(args) -> int:
         print_json(status.records)
     elif not table.empty:
         print(wide_table(table).to_string())
+        print(f"\npaired difference to the unpruned model: delta [{SIGNIFICANCE}]")
+        print(wide_table(table, paired_cell).to_string())
     consolidate_results(out)
     print(f"glu-prune compare: {status.summary()}; consolidated in {out}/results.csv", file=sys.stderr)
     return 1 if status.failed else 0
 
 
-def wide_table(table):
-    """Tasks' metrics as rows, level x method (x seed) as columns, cells 'value±stderr'."""
+SIGNIFICANCE = "95 % paired bootstrap interval]; * Benjamini-Hochberg adjusted p < 0.05"
+
+
+def value_cell(r) -> str:
+    e = r["stderr"]
+    return f"{r['value']:.4g}" + ("" if e is None or e != e else f"±{e:.2g}")
+
+
+def paired_cell(r) -> str:
+    if r["delta"] != r["delta"] or r["delta"] is None:
+        return ""
+    mark = "*" if r["p_adjusted"] == r["p_adjusted"] and r["p_adjusted"] < 0.05 else ""
+    return f"{r['delta']:+.3g} [{r['delta_ci_low']:+.3g}, {r['delta_ci_high']:+.3g}]{mark}"
+
+
+def wide_table(table, cell=value_cell):
+    """Tasks' metrics as rows, level x method (x seed) as columns, cells cell(row) ('value±stderr')."""
     table = table.assign(
         seed=table["seed"].map(lambda s: "-" if s is None or s != s else f"s{int(s)}"),
-        cell=[
-            f"{v:.4g}" + ("" if e is None or e != e else f"±{e:.2g}")
-            for v, e in zip(table["value"], table["stderr"], strict=False)
-        ],
+        cell=[cell(r) for r in table.to_dict("records")],
     )
     columns = ["pruning_pct", "method"] + (["seed"] if table["seed"].nunique() > 1 else [])
     wide = table.pivot_table(

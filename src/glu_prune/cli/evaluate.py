@@ -1,7 +1,8 @@
 """glu-prune evaluate --model M [--pct P --method X | --levels 0,10,...] (--suite S | --tasks a,b) --out DIR
 
 Checkpointed lm-eval runs: rerun the same command to resume; finished tasks are reused, failed
-ones retried. The run dir also gets results.csv and complete.json (consolidated checkpoints).
+ones retried. The run dir also gets results.csv (with the paired columns of every pruned row against
+the unpruned run), complete.json and documents/ (each task run's per-document values).
 """
 
 from __future__ import annotations

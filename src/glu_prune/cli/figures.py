@@ -1,8 +1,8 @@
 """glu-prune figures --results DIR [--out DIR]
 
-Draws the study's PNG figures from the tidy CSVs found under DIR (evaluation results.csv and
-*_profile_results.csv, with their complete JSON beside them for the hardware). Figures that the
-results do not allow are listed on stderr with the reason.
+Draws the study's PNG figures from the tidy CSVs found under DIR (evaluation results.csv with its
+paired columns, fidelity_results.csv and *_profile_results.csv, with their complete JSON beside them
+for the hardware). Figures that the results do not allow are listed on stderr with the reason.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""Evaluation: suites as data, checkpointed lm-eval runs, tidy records, consolidation, and the
-selection-method comparison."""
+"""Evaluation: suites as data, checkpointed lm-eval runs with their per-document values, tidy
+records, paired statistics against the unpruned model, consolidation, and the selection-method
+comparison."""
 
 from .backend import BACKENDS, NAME, STOCK, backend_class, run_info
 from .comparison import compare_methods, comparison_configs, comparison_table
 from .consolidate import consolidate_results
 from .identity import config_label, task_identity
+from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
+from .pairing import PAIRED_COLUMNS, paired_columns
 from .records import CSV_COLUMNS, tidy_rows
 from .requests import task_requests
 from .runner import run_robust_evaluation, split_tasks, validate
@@ -16,12 +19,16 @@ __all__ = [
     "BENCHMARKS_BASE",
     "BENCHMARKS_INSTRUCT",
     "CSV_COLUMNS",
+    "DEFAULT_PAIRED",
+    "PAIRED_COLUMNS",
     "SUITES",
     "EvalSettings",
     "NAME",
     "STOCK",
     "EvalStatus",
+    "PairedSettings",
     "TaskSpec",
+    "adjust_p_values",
     "compare_methods",
     "comparison_configs",
     "comparison_table",
@@ -29,6 +36,8 @@ __all__ = [
     "config_label",
     "consolidate_results",
     "named_tasks",
+    "paired_columns",
+    "paired_statistics",
     "run_info",
     "run_robust_evaluation",
     "split_tasks",

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..models import ModelSpec
 from ..prune import METHODS, PruneConfig, level_configs
+from .pairing import PAIRED_COLUMNS, paired_columns
 from .records import tidy_rows
 from .runner import run_robust_evaluation
 from .settings import DEFAULT_SETTINGS, EvalSettings, EvalStatus
@@ -67,13 +68,25 @@ def compare_methods(
     """
     configs = comparison_configs(methods, levels, seeds, divisor, **prune_options)
     status = run_robust_evaluation(spec, configs, tasks, out_dir, settings, progress)
-    return status, comparison_table(status)
+    return status, comparison_table(status, out_dir)
 
 
-def comparison_table(status: EvalStatus):
+def comparison_table(status: EvalStatus, out_dir: str | Path | None = None):
+    """The long table; with the run dir (its per-document files), the paired columns too."""
     import pandas as pd
 
-    rows = [r for rec in status.records for r in tidy_rows(rec) if r["subtask"] == r["task"]]
+    pairs = {}
+    if out_dir is not None:
+        checkpoints = Path(out_dir) / "checkpoints"
+        pairs, _ = paired_columns(
+            status.records, lambda r: checkpoints / r["documents"]["file"] if r.get("documents") else None
+        )
+    rows = [
+        {**r, **pairs.get((rec["checkpoint"], r["subtask"], r["metric"], r["filter"]), {})}
+        for rec in status.records
+        for r in tidy_rows(rec)
+        if r["subtask"] == r["task"]
+    ]
     cols = [
         "method",
         "pruning_pct",
@@ -85,10 +98,9 @@ def comparison_table(status: EvalStatus):
         "stderr",
         "higher_is_better",
         "n_samples",
+        *PAIRED_COLUMNS,
     ]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=cols)
     if table.empty:
-        return pd.DataFrame(columns=cols)
-    return table[cols].sort_values(
-        ["task", "metric", "filter", "pruning_pct", "method", "seed"], kind="stable"
-    )
+        return table
+    return table.sort_values(["task", "metric", "filter", "pruning_pct", "method", "seed"], kind="stable")

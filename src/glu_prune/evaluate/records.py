@@ -3,9 +3,11 @@ tidy rows (one per model x method x level x divisor x task x subtask x metric x 
 
 from __future__ import annotations
 
+from ..prune import TABLE_COLUMNS, table_columns
 from ..store import identity_key
 from .backend import run_info
 from .harness import as_float
+from .pairing import PAIRED_COLUMNS
 
 LM_EVAL_KEYS = (
     "versions",
@@ -18,15 +20,7 @@ LM_EVAL_KEYS = (
 )
 
 CSV_COLUMNS = (
-    "model",
-    "method",
-    "pruning_pct",
-    "effective_pruning_pct",
-    "divisor",
-    "seed",
-    "intermediate_size",
-    "expansion_ratio",
-    "parameters",
+    *TABLE_COLUMNS,
     "task",
     "subtask",
     "metric",
@@ -42,6 +36,7 @@ CSV_COLUMNS = (
     "chat_template",
     "data_source",
     "checkpoint",
+    *PAIRED_COLUMNS,  # against the unpruned run of the same settings (pairing.py; empty for it)
 )
 
 
@@ -91,7 +86,9 @@ def tidy_metrics(raw: dict) -> list[dict]:
     return rows
 
 
-def result_record(identity, pruning, raw, settings, lm, timing, prov, spec=None, counted=None) -> dict:
+def result_record(
+    identity, pruning, raw, settings, lm, timing, prov, spec=None, counted=None, documents=None
+) -> dict:
     """Everything about one task run of one model: its numbers, how it ran, and where. `counted`:
     the back end's counts when the task started (they accumulate over the tasks of one model)."""
     import torch
@@ -127,25 +124,14 @@ def result_record(identity, pruning, raw, settings, lm, timing, prov, spec=None,
             "device": str(lm.device),
         },
         "lm_eval": {k: raw.get(k) for k in LM_EVAL_KEYS} | {"config": config},
+        "documents": documents,  # the per-document file beside the checkpoint (documents.py)
         "identity": identity,
         "provenance": prov,
     }
 
 
 def tidy_rows(result: dict) -> list[dict]:
-    p = result["pruning"]
-    head = {
-        "model": result["model"],
-        "method": p["method"],
-        "pruning_pct": p["pruning_pct"],
-        "effective_pruning_pct": p["effective_pruning_pct"],
-        "divisor": p.get("divisor"),
-        "seed": p.get("seed"),
-        "intermediate_size": p["intermediate_size"],
-        "expansion_ratio": p["expansion_ratio"],
-        "parameters": p["parameters_after"],
-        "task": result["task"],
-    }
+    head = {**table_columns(result["model"], result["pruning"]), "task": result["task"]}
     tail = {
         k: result[k] for k in ("limit", "limit_per_subtask", "chat_template", "data_source", "checkpoint")
     }

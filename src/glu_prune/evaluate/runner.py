@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from ..prune import PruneConfig, check_prunable, load_pruned
 from ..store import CheckpointStore, identity_key
 from ..tasks import NEEDS_HUB, check_tasks, prepare_offline_env
 from .backend import run_info
+from .documents import aggregations, document_rows, documents_path, documents_problem, write_documents
 from .harness import evaluate_task, make_lm
 from .identity import config_label, task_identity
 from .records import result_record
@@ -98,7 +100,7 @@ def run_robust_evaluation(
         todo = []
         for task in run_tasks:
             identity = task_identity(spec, cfg, task, settings)
-            record = store.load(identity, f"{label}-{task.name}")
+            record = reusable(store, identity, f"{label}-{task.name}")
             if record is None:
                 todo.append((task, identity))
             else:
@@ -108,6 +110,22 @@ def run_robust_evaluation(
             _run_config(spec, cfg, label, todo, store, settings, status, Path(out_dir), progress)
     status.damaged = [str(p) for p in store.damaged]
     return status
+
+
+def reusable(store: CheckpointStore, identity: dict, label: str) -> dict | None:
+    """The finished record of `identity` if its per-document file is whole too (else its work is
+    redone, lm-eval's request cache answering what was already computed)."""
+    record = store.load(identity, label)
+    if record is None:
+        return None
+    path = documents_path(store.path(identity, label))
+    problem = documents_problem(path, record["result"].get("documents"))
+    if problem:
+        if path.exists():
+            store.set_aside(path, problem)
+        warnings.warn(f"checkpoint {label}: {problem}; its task is redone", stacklevel=3)
+        return None
+    return record
 
 
 def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, progress) -> None:
@@ -135,7 +153,12 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
                 "load1_before": load_before,
                 "load1_after": os.getloadavg()[0],
             }
-            result = result_record(identity, pruning, raw, settings, lm, timing, prov, spec, counted)
+            rows = document_rows(raw.pop("samples", {}))
+            path = documents_path(store.path(identity, f"{label}-{task.name}"))
+            documents = write_documents(path, rows, aggregations(raw))  # before the checkpoint names it
+            result = result_record(
+                identity, pruning, raw, settings, lm, timing, prov, spec, counted, documents
+            )
             store.save(identity, result, f"{label}-{task.name}")
             status.records.append(result)
             status.done.append({"config": label, "task": task.name, "reused": False})

@@ -8,7 +8,7 @@ from .core import check_prunable, prune
 from .export import save_pruned
 from .load import load_pruned
 from .methods import METHODS, Method
-from .record import PruningRecord
+from .record import TABLE_COLUMNS, PruningRecord, table_columns
 from .widths import DIVISORS, kept_width, pct_for_expansion_ratio
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Method",
     "PruneConfig",
     "PruningRecord",
+    "TABLE_COLUMNS",
     "architecture_table",
     "calibration_batches",
     "check_prunable",
@@ -28,5 +29,6 @@ __all__ = [
     "pct_for_expansion_ratio",
     "prune",
     "save_pruned",
+    "table_columns",
     "write_tables",
 ]

@@ -67,6 +67,16 @@ class PruneConfig:
         """(pct, kept width) for this model config, validating the request against it."""
         return target_width(config, self.pct, self.expansion_ratio, self.divisor)
 
+    @property
+    def label(self) -> str:
+        """A short file-name-safe name, e.g. maw-10pct, random-40pct-s1, data-er2-d128-s0."""
+        size = f"{self.pct:g}pct" if self.pct is not None else f"er{self.expansion_ratio:g}"
+        return (
+            f"{self.method}-{size}"
+            + (f"-d{self.divisor}" if self.divisor else "")
+            + (f"-s{self.seed}" if METHODS[self.method].uses_seed else "")
+        )
+
     def settings(self) -> dict:
         """The settings that change the pruned weights (part of every checkpoint identity)."""
         out = asdict(self)

@@ -95,3 +95,32 @@ class PruningRecord:
             if not (k in OPTIONAL and v is None)
         }
         return {**out, **{k: getattr(self, k) for k in DERIVED}}
+
+
+# A pruned configuration's columns in the tidy result tables (evaluation and fidelity alike).
+TABLE_COLUMNS = (
+    "model",
+    "method",
+    "pruning_pct",
+    "effective_pruning_pct",
+    "divisor",
+    "seed",
+    "intermediate_size",
+    "expansion_ratio",
+    "parameters",
+)
+
+
+def table_columns(model: str, pruning: dict) -> dict:
+    """TABLE_COLUMNS of one result from its model name and pruning record (a dict)."""
+    return {
+        "model": model,
+        "method": pruning["method"],
+        "pruning_pct": pruning["pruning_pct"],
+        "effective_pruning_pct": pruning["effective_pruning_pct"],
+        "divisor": pruning.get("divisor"),
+        "seed": pruning.get("seed"),
+        "intermediate_size": pruning["intermediate_size"],
+        "expansion_ratio": pruning["expansion_ratio"],
+        "parameters": pruning["parameters_after"],
+    }

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 
 from ..errors import UserError
+from ..fidelity import TASK as FIDELITY_TASK
+from .intervals import orient_paired
 from .metrics import CONFIG_KEYS, LIKE_KEYS, NO_STDERR, PRIMARY_METRICS, group_of, headline
 from .results import join_key
 
@@ -38,9 +40,9 @@ def ratio_with_stderr(value, stderr, base, base_stderr, higher_is_better: bool):
 
     First-order (delta method) propagation treating the two estimates as independent:
     var(a/b) ~= (s_a/b)^2 + (a s_b/b^2)^2. The pruned and unpruned models answer the same
-    documents, so their errors are positively correlated and this errs on the wide side; a paired
-    estimate needs per-document scores, which the tidy results do not keep. A missing stderr gives
-    NaN (unknown), never 0.
+    documents, so their errors are positively correlated and this errs on the wide side: the paired
+    columns (from the per-document values, normalised_ci_* in normalise_to_baseline) are the tight
+    ones. A missing stderr gives NaN (unknown), never 0.
     """
     num, num_se, den, den_se = (
         (value, stderr, base, base_stderr) if higher_is_better else (base, base_stderr, value, stderr)
@@ -77,7 +79,7 @@ def _task_rows(evaluation, primary_only: bool):
     table["filter"] = table["filter"].fillna("none")
     for col in ("value", "stderr"):  # in-memory tables hold None where a CSV holds NaN
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
-    table = table[table["subtask"] == table["task"]]
+    table = table[(table["subtask"] == table["task"]) & (table["task"] != FIDELITY_TASK)]
     if primary_only:
         keep = [
             row.task not in PRIMARY_METRICS
@@ -116,7 +118,7 @@ def _notes(table, base_rows):
     )
     table.loc[table["higher_is_better"].isna(), "note"] = "direction of this metric unknown"
     zero = table["baseline_value"].eq(0) & table["higher_is_better"].eq(True)
-    table.loc[zero, "note"] = "baseline scored 0: ratio undefined (see delta)"
+    table.loc[zero, "note"] = "baseline scored 0: ratio undefined (see unpaired_delta)"
     unknown = table["normalised"].notna() & table["normalised_stderr"].isna() & ~base_rows
     table.loc[unknown, "note"] = NO_STDERR
     return table
@@ -127,7 +129,10 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
     same thing (LIKE_KEYS), with:
 
     - normalised, normalised_stderr: ratio to the baseline, > 1 better (see ratio_with_stderr);
-    - delta, delta_stderr: the difference in the metric's own units, > 0 better;
+    - unpaired_delta, unpaired_delta_stderr: value - baseline, the two stderrs combined as if independent;
+    - the tidy table's paired columns (delta, ratio, ... against the same documents) where it has
+      them, and normalised_ci_low / normalised_ci_high / normalised_paired_stderr: their ratio turned
+      so that > 1 is better (intervals.py);
     - baseline_value, baseline_stderr, higher_is_better, group, headline, note.
 
     The baseline's own rows are kept (normalised exactly 1). primary_only keeps the metrics of
@@ -151,13 +156,12 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
         for r in table.itertuples()
     ]
     table["normalised"], table["normalised_stderr"] = [o[0] for o in out], [o[1] for o in out]
-    sign = table["higher_is_better"].map({True: 1.0, False: -1.0}).astype(float)
-    table["delta"] = sign * (table["value"] - table["baseline_value"])
-    table["delta_stderr"] = np.sqrt(table["stderr"] ** 2 + table["baseline_stderr"] ** 2)
+    table["unpaired_delta"] = table["value"] - table["baseline_value"]
+    table["unpaired_delta_stderr"] = np.sqrt(table["stderr"] ** 2 + table["baseline_stderr"] ** 2)
     base_rows = is_base[table.index]
-    table.loc[base_rows, ["normalised", "delta"]] = [1.0, 0.0]
-    table.loc[base_rows, ["normalised_stderr", "delta_stderr"]] = 0.0
-    return _notes(table, base_rows).reset_index(drop=True)
+    table.loc[base_rows, ["normalised", "unpaired_delta"]] = [1.0, 0.0]
+    table.loc[base_rows, ["normalised_stderr", "unpaired_delta_stderr"]] = 0.0
+    return _notes(orient_paired(table), base_rows).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- group retention
@@ -174,9 +178,10 @@ def _mean_with_stderr(values, stderrs) -> tuple[float, float]:
     return sum(vals) / len(vals), se
 
 
-def group_retention(normalised):
+def group_retention(normalised, stderr: str = "normalised_stderr"):
     """Per pruned config and capability group: mean headline retention over the group's tasks,
-    its stderr, and the tasks it covers. Input: normalise_to_baseline's output."""
+    its stderr (from the tasks' `stderr` column: normalised_paired_stderr for the paired one),
+    and the tasks it covers. Input: normalise_to_baseline's output."""
     import pandas as pd
 
     rows = normalised[
@@ -194,7 +199,7 @@ def group_retention(normalised):
                     f"{', '.join(sorted(set(twice)))} appears more than once for one pruned model "
                     "(different limits or settings?): keep one setting per results dir"
                 )
-            mean, se = _mean_with_stderr(list(gg["normalised"]), list(gg["normalised_stderr"]))
+            mean, se = _mean_with_stderr(list(gg["normalised"]), list(gg[stderr]))
             out.append(
                 {
                     **dict(zip(keys, cfg, strict=False)),

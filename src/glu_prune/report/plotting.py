@@ -12,6 +12,7 @@ from ..prune import METHODS
 from ..store import atomic_write_bytes
 
 DPI = 130
+MIN_WIDTH = 9.0  # inches: a one-panel figure still has room for its title, legend and footer
 XLABEL = "GLU expansion ratio (intermediate / hidden size); pruning increases to the right"
 
 
@@ -40,7 +41,7 @@ def figure(
     import matplotlib.pyplot as plt
 
     left, gap_w, gap_h, top = 0.75, 0.55, 0.75, 0.6
-    width = left + ncols * panel[0] + (ncols - 1) * gap_w + legend_in
+    width = max(left + ncols * panel[0] + (ncols - 1) * gap_w + legend_in, MIN_WIDTH)  # room for the title
     lines = [w for line in footer for w in textwrap.wrap(line, int(width * 17)) or [""]]
     bottom = 0.65 + 0.13 * len(lines)
     height = top + nrows * panel[1] + (nrows - 1) * gap_h + bottom
@@ -179,3 +180,19 @@ def log_if_wide(ax, values) -> None:
     v = values[values > 0]
     if len(v) and v.max() / v.min() > 20:
         ax.set_yscale("log")
+
+
+def paired_errorbar(ax, s, color, label, marker="o", linestyle="-") -> None:
+    """One series: its line with each level's paired 95 % interval (normalised_ci_*), markers
+    filled where the change is significant (column `significant`), open where it is not."""
+    import numpy as np
+
+    y = s["normalised"].to_numpy(float)
+    lo = np.clip(y - s["normalised_ci_low"].to_numpy(float), 0, None)  # NaN: no interval, no bar
+    hi = np.clip(s["normalised_ci_high"].to_numpy(float) - y, 0, None)
+    x = s["expansion_ratio"].to_numpy(float)
+    ax.errorbar(x, y, yerr=[lo, hi], color=color, lw=1.2, capsize=2, ls=linestyle, label=label)
+    filled = s.get("significant", False)
+    filled = np.asarray(filled if not np.isscalar(filled) else [filled] * len(s), bool)
+    ax.scatter(x[filled], y[filled], s=22, marker=marker, color=color, zorder=3)
+    ax.scatter(x[~filled], y[~filled], s=22, marker=marker, facecolors="white", edgecolors=color, zorder=3)

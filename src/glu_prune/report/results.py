@@ -1,5 +1,6 @@
-"""Reading measured results: every tidy evaluation and profile CSV under a path, told apart by their
-columns, each evaluation row with its hardware and project commit from the complete JSON beside it."""
+"""Reading measured results: every tidy evaluation, fidelity and profile CSV under a path, told apart
+by their columns (fidelity rows by their task), each evaluation row with its hardware and project
+commit from the complete JSON beside it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..fidelity import TASK as FIDELITY_TASK
 from ..provenance import hardware_label
 
 EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "stderr"}
@@ -20,6 +22,7 @@ class ResultSet:
 
     evaluation: object  # pandas DataFrame (empty when none was found)
     profiles: object
+    fidelity: object = None  # the rows of fidelity_results.csv files (task "fidelity"), apart
     sources: dict = field(
         default_factory=dict
     )  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
@@ -95,10 +98,13 @@ def load_results(*paths) -> ResultSet:
     evaluation = pd.concat(evals, ignore_index=True) if evals else pd.DataFrame()
     if not evaluation.empty and "checkpoint" in evaluation:
         evaluation = evaluation.drop_duplicates(["checkpoint", "subtask", "metric", "filter"])
+    fidelity = evaluation[evaluation["task"] == FIDELITY_TASK] if not evaluation.empty else pd.DataFrame()
+    if not fidelity.empty:
+        evaluation = evaluation[evaluation["task"] != FIDELITY_TASK].reset_index(drop=True)
     prof = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
     if not prof.empty:
         prof = _one_row_per_profile(prof)
-    return ResultSet(evaluation, prof, sources)
+    return ResultSet(evaluation, prof, fidelity=fidelity.reset_index(drop=True), sources=sources)
 
 
 PROFILE_KEYS = (

@@ -127,9 +127,10 @@ def planned_keys(part: ModelPlan, pairs) -> set[str]:
 def consolidate(part: ModelPlan, run_dir: Path, pairs, paths=None, settings=None):
     """(table, complete, missing): the planned runs found in run_dir; written to `paths` if given."""
     keys = planned_keys(part, pairs)
+    paired = {} if paths else {"paired": None}  # read for its values only: no paired statistics
     paths = paths or (os.devnull, os.devnull)
     table, complete = consolidate_results(
-        run_dir, *paths, select=lambda i: identity_key(i) in keys, settings=settings
+        run_dir, *paths, select=lambda i: identity_key(i) in keys, settings=settings, **paired
     )
     return table, complete, len(keys) - len(complete["runs"])
 
