@@ -370,6 +370,9 @@ def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
         "pruning_pct": 40.0,
         "divisor": None,
         "intermediate_size": 384,
+        "effective_pruning_pct": 40.0,
+        "expansion_ratio": 3.0,
+        "parameters_after": 1_000_000,
     }
     (tiny_dir / "pruning.json").write_text(json.dumps(saved))
     spec = ModelSpec(str(tiny_dir), random_weights=True)

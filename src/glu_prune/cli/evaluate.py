@@ -23,6 +23,7 @@ from ..tasks import check_tasks
 from .common import (
     add_model_arguments,
     add_prune_arguments,
+    check_no_pruning_flags,
     check_writable_dir,
     model_spec,
     parse_float_list,
@@ -107,9 +108,15 @@ def prune_configs(args) -> list:
             raise UserError("give either --levels or --pct/--expansion-ratio, not both")
         if len(set(args.levels)) != len(args.levels):
             raise UserError("a level is listed twice in --levels")
+        if not all(0 <= level < 100 for level in args.levels):
+            raise UserError(f"--levels must be in [0, 100), got {','.join(f'{v:g}' for v in args.levels)}")
+        if not any(args.levels):
+            check_no_pruning_flags(args, "a level above 0")
+            return [None]
         base = prune_config(argparse_with(args, pct=50.0))  # validates method, divisor, seed, layers
         return [None if level == 0 else replace(base, pct=level) for level in args.levels]
     if args.pct is None and args.expansion_ratio is None:
+        check_no_pruning_flags(args, "--pct, --expansion-ratio or --levels")
         return [None]
     return [prune_config(args)]
 
@@ -129,10 +136,10 @@ def report(status, out, args) -> int:
             p = rec["pruning"]
             top = [m for m in rec["metrics"] if m["subtask"] == rec["task"]]
             shown = ", ".join(
-                f"{m['metric']}{'' if m['filter'] == 'none' else '/' + m['filter']}={m['value']:.4g}"
-                + (f"±{m['stderr']:.2g}" if m["stderr"] is not None else "")
+                f"{m['metric']}{'' if m['filter'] == 'none' else '/' + m['filter']}={float(m['value']):.4g}"
+                + (f"±{float(m['stderr']):.2g}" if m["stderr"] is not None else "")
                 for m in top
-                if m["value"] is not None
+                if m["value"] is not None  # a non-finite value is stored as "inf" or "nan"
             )
             print(f"{p['method']:>14} {p['pruning_pct']:>5g}%  {rec['task']:<16} {shown}")
     consolidate_results(out)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..provenance import provenance
 from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key
-from .records import CSV_COLUMNS, tidy_rows
+from .records import CSV_COLUMNS, KIND, checkpoint_problem, tidy_rows
 
 
 def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, settings: dict | None = None):
@@ -30,10 +30,8 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, se
     for d in dirs:
         if not (d / "checkpoints").is_dir():
             raise UserError(f"{d} holds no evaluation checkpoints (no {d / 'checkpoints'})")
-        store = CheckpointStore(d / "checkpoints")
+        store = CheckpointStore(d / "checkpoints", KIND, checkpoint_problem)
         for rec in store.records():
-            if rec.get("identity", {}).get("kind") != "lm-eval":
-                continue
             if select is not None and not select(rec["identity"]):
                 continue
             if rec.get("status") == "done":

@@ -15,21 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import (
-    ModelSpec,
-    hub_offline_requested,
-    hub_reachable,
-    load_config,
-    pruned_dir_record,
-    weights_source,
-)
+from ..models import ModelSpec, check_model, hub_offline_requested, hub_reachable, pruned_dir_record
 from ..provenance import provenance
 from ..prune import PruneConfig, check_prunable, load_pruned
-from ..store import CheckpointStore, identity_key
+from ..store import CheckpointStore, check_writable, identity_key
 from ..tasks import NEEDS_HUB, check_tasks, prepare_offline_env
+from .bootstrap import single_process_bootstrap
+from .cache import check_request_cache, request_cache
 from .harness import evaluate_task, make_lm
 from .identity import config_label, task_identity
-from .records import result_record
+from .records import KIND, checkpoint_problem, result_record
 from .settings import DEFAULT_SETTINGS, EvalSettings, EvalStatus
 from .suites import TaskSpec
 
@@ -61,12 +56,10 @@ def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
     keys = [identity_key(c.settings() if c else {}) for c in configs]
     if len(set(keys)) != len(keys):
         raise UserError(f"a pruning configuration is listed twice: {', '.join(map(config_label, configs))}")
-    config = load_config(spec.model, spec.trust_remote_code)
+    config = check_model(spec)  # damaged files, missing weights, an unreachable hub: here, in seconds
     for cfg in configs:
         if cfg is not None:
             check_prunable(config, cfg)
-    if not spec.random_weights:
-        weights_source(spec)  # a model that needs an unreachable hub fails here, in seconds
 
 
 def run_robust_evaluation(
@@ -88,7 +81,10 @@ def run_robust_evaluation(
     """
     run_tasks, needs_hub = split_tasks(tasks, settings.offline)
     validate(spec, configs)
-    store = CheckpointStore(Path(out_dir) / "checkpoints")
+    store = CheckpointStore(Path(out_dir) / "checkpoints", KIND, checkpoint_problem)
+    store.check_writable()  # a read-only folder is refused here, before any model loads
+    caches = Path(out_dir) / "request-cache"
+    check_writable(caches, f"request cache folder {caches}")
     status = EvalStatus(needs_hub=needs_hub)
     if settings.offline:
         prepare_offline_env()
@@ -105,7 +101,7 @@ def run_robust_evaluation(
                 status.done.append({"config": label, "task": task.name, "reused": True})
         if todo:
             _run_config(spec, cfg, label, todo, store, settings, status, Path(out_dir), progress)
-    status.damaged = [str(p) for p in store.damaged]
+    status.damaged = [*map(str, store.damaged), *status.damaged]  # checkpoints, then request caches
     return status
 
 
@@ -119,10 +115,12 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
     try:
         for task, identity in todo:
             request_key = identity_key({k: v for k, v in identity.items() if k != "runner"})
-            cache = out_dir / "request-cache" / f"{label}-{task.name}-{request_key}"
+            cache = request_cache(out_dir, label, task.name, request_key)
+            status.damaged += map(str, check_request_cache(cache))
             started, load_before = time.time(), os.getloadavg()[0]
             try:
-                raw = evaluate_task(lm, task, identity, str(cache), settings)
+                with single_process_bootstrap():  # no fork()ed pool: Ctrl-C ends it cleanly
+                    raw = evaluate_task(lm, task, identity, str(cache), settings)
             except Exception as exc:  # recorded, reported, retried by the next run
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                 store.save(identity, None, f"{label}-{task.name}", status="failed", error=error)

@@ -4,6 +4,7 @@ from .embedded import embedded_model_dir
 from .glu import count_parameters, glu_config, glu_mlps, meta_model
 from .hub import hub_offline_requested, hub_reachable
 from .loading import (
+    check_model,
     is_instruct,
     load_config,
     load_model,
@@ -22,6 +23,7 @@ __all__ = [
     "ModelEntry",
     "ModelSpec",
     "canonical_name",
+    "check_model",
     "count_parameters",
     "embedded_model_dir",
     "glu_config",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..prune import PruneConfig, architecture_table
-from .energy import METERS
+from .energy import METERS, country_problem
 from .workloads import BENCHMARKS_CARBON, MODES, check_workloads
 
 ORDERS = ("auto", "interleaved", "shuffled")
@@ -61,6 +61,8 @@ class ProfileConfig:
             problems.append(f"--energy must be one of auto, {', '.join(METERS)}")
         if self.energy != "none" and not self.idle_seconds > 0:
             problems.append("--idle-seconds must be positive")
+        if self.energy in ("auto", "codecarbon") and (problem := country_problem(self.country)):
+            problems.append(problem)
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             problems.append("--threads must be a positive integer")
         if self.order not in ORDERS:

@@ -14,12 +14,19 @@ levels (speed-ups, figures, decision matrix) use the same-work columns.
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
-from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key, slug
+from ..store import (
+    NUMBER,
+    CheckpointStore,
+    atomic_write_json,
+    atomic_write_text,
+    identity_key,
+    shape_problem,
+    slug,
+)
 from .measure import spread
+from .runlog import read_runs
 
 KIND = "profile-measurement"
 METRICS = (
@@ -62,6 +69,65 @@ CONSTANT = (
 )
 
 
+# what a measurement's identity and result must hold to be consolidated (and reused)
+IDENTITY_SHAPE = {
+    "model": str,
+    "random_weights": bool,
+    "dtype": str,
+    "device": str,
+    "hardware": str,
+    "series": dict,
+    "level": NUMBER,
+    "workload": str,
+    "batch_size": int,
+    "new_tokens": int,
+    "batches": int,
+    "repeats": int,
+    "repeat": int,
+    "order": str,
+}
+RESULT_SHAPE = {
+    "prompt_ids": list,
+    "prune_record": dict,
+    "order": dict,
+    "loadavg_start": list,
+    "loadavg_end": list,
+    "run_id": str,
+}
+
+
+def measurement_problem(record: dict) -> str | None:
+    """What keeps a measurement checkpoint from being reused or consolidated (None: nothing)."""
+    identity, result = record["identity"], record.get("result")
+    problem = shape_problem(identity, IDENTITY_SHAPE, "identity") or shape_problem(
+        identity["series"], {"method": str}, "series"
+    )
+    if problem is None and "pruned_dir" in identity:
+        problem = shape_problem(identity["pruned_dir"], {"pruning_pct": NUMBER}, "pruned dir record")
+    if problem is None and record["status"] == "failed":
+        problem = shape_problem(result, {"error": str}, "failure record")
+    elif problem is None:
+        problem = shape_problem(result, RESULT_SHAPE)
+        bad = [m for m in METRICS if result.get(m) is not None and _number(result[m]) is None]
+        bad += [k for k in ("loadavg_start", "loadavg_end") if problem is None and not _loads(result[k])]
+        problem = problem or (f"its result's {bad[0]!r} is not a number" if bad else None)
+    return problem
+
+
+def _number(value) -> float | int | None:
+    """A stored metric as a number (JSON keeps a non-finite float as "nan" or "inf"); None if it is none."""
+    if isinstance(value, NUMBER) and not isinstance(value, bool):
+        return value
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _loads(values) -> bool:
+    return isinstance(values, list) and bool(values) and all(_number(v) is not None for v in values)
+
+
 def group_identity(identity: dict) -> dict:
     """A measurement's identity without its repeat index: the identity of its record."""
     return {k: v for k, v in identity.items() if k != "repeat"}
@@ -102,7 +168,7 @@ def _aggregate(group: dict, members: list[dict]) -> dict:
     record.update({k: first.get(k) for k in CONSTANT})
     spreads, raw = {}, {}
     for metric in METRICS:
-        values = [s.get(metric) for s in samples]
+        values = [_number(s.get(metric)) for s in samples]
         raw[metric] = values
         spreads[metric] = spread(values)
         record[metric] = spreads[metric]["median"]
@@ -156,18 +222,6 @@ def record_keys(records) -> set[str]:
     return {identity_key(r["identity"]) for r in records}
 
 
-def _read_runs(directory: Path) -> list[dict]:
-    runs = []
-    for path in sorted((directory / "runs").glob("*.json")):
-        try:
-            runs.append(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError as exc:
-            warnings.warn(
-                f"run record {path} is unreadable ({exc}); left out of the complete JSON", stacklevel=2
-            )
-    return runs
-
-
 def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
     """Records from the measurements under `directory`; writes per model and weights kind
     `<model>_profile_results.csv` (tidy, scalars) and `<model>_profile_complete.json` (records
@@ -181,11 +235,8 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
     directory = Path(directory)
     dest = Path(dest) if dest is not None else directory
     groups: dict[str, tuple[dict, list]] = {}
-    for rec in CheckpointStore(directory / "checkpoints").records():
-        ident = rec.get("identity") if isinstance(rec, dict) else None
-        if not isinstance(ident, dict) or ident.get("kind") != KIND:
-            continue
-        group = group_identity(ident)
+    for rec in CheckpointStore(directory / "checkpoints", KIND, measurement_problem).records():
+        group = group_identity(rec["identity"])
         groups.setdefault(identity_key(group), (group, []))[1].append(rec)
     records = [_aggregate(g, members) for g, members in groups.values()]
     by_key = {identity_key(r["identity"]): r for r in records}
@@ -212,7 +263,7 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
         )
     )
 
-    runs = _read_runs(directory)
+    runs = read_runs(directory)
     files: dict[str, list[dict]] = {}
     for r in records:
         files.setdefault(

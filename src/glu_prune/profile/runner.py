@@ -19,17 +19,18 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name, glu_config, load_config, pruned_dir_record, resolve_device
+from ..models import ModelSpec, canonical_name, check_model, glu_config, pruned_dir_record, resolve_device
 from ..provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
 from ..prune import load_pruned
-from ..store import CheckpointStore, atomic_write_json
+from ..store import CheckpointStore, atomic_write_json, check_writable
 from .clocks import clock_for, memory_for
 from .config import ProfileConfig, resolve_order
 from .cost import decode_flops_per_token, model_cost, prefill_flops
 from .energy import account, calibrate_idle_power, make_meter, reading_dict
 from .generate import eos_ids
 from .measure import measure, summarise
-from .records import KIND, consolidate_profiles, group_identity, record_keys
+from .records import KIND, consolidate_profiles, group_identity, measurement_problem, record_keys
+from .runlog import RUNS, mark_abandoned, run_status
 from .schedule import Measurement, Visit, schedule
 from .workloads import encode, left_pad, mode_name, pad_id, prompt_tokenizer, sample_prompts
 
@@ -127,7 +128,7 @@ def _check(spec: ModelSpec, config: ProfileConfig):
             f"{spec.model} is already pruned ({saved.get('method')} {saved.get('pruning_pct')} %, "
             "it has pruning.json): profile it with --levels 0, or the original model with --levels"
         )
-    model_config = load_config(spec.model, spec.trust_remote_code)
+    model_config = check_model(spec)
     for level in config.levels:  # every width is checked before anything loads
         if level:
             config.prune_config(level).target_width(model_config)
@@ -182,16 +183,21 @@ def open_run(spec: ModelSpec, config: ProfileConfig, out: Path) -> ProfileRun:
         device=device,
         base=_identity_base(spec, config, name, device, order_mode, meter, saved),
         units=[(w, b) for w in config.workloads for b in config.batch_sizes],
-        store=CheckpointStore(out / "checkpoints"),
+        store=CheckpointStore(out / "checkpoints", KIND, measurement_problem),
         meter=meter,
         run_id=run_id,
-        run_file=out / "runs" / f"{run_id}.json",
+        run_file=out / RUNS / f"{run_id}.json",
         record={},
     )
+    run.store.check_writable()
+    check_writable(run.run_file.parent, f"run log folder {run.run_file.parent}")
     run.pending = _pending(run)
+    mark_abandoned(out)
     run.record = {
         "run_id": run_id,
         "status": "running",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
         "spec": asdict(spec),
         "config": asdict(config),
         "identity_base": run.base,
@@ -363,27 +369,6 @@ def finish_run(run: ProfileRun, tally: Tally) -> None:
         finished_at=time.time(),
     )
     atomic_write_json(run.run_file, run.record)
-
-
-def run_status(pending: int, done: list, failed: list, missing: list, stopped_by: str | None) -> str:
-    """What the run did, in one line: 'finished' only when every pending measurement succeeded."""
-
-    def some(labels):
-        return ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
-
-    if not failed and not missing:
-        return "finished" if not stopped_by else f"finished, then stopped by {stopped_by}"
-    parts = [f"{len(done)} of {pending} pending measurements done"]
-    if failed:
-        parts.append(f"{len(failed)} failed ({some(failed)}; a rerun retries them)")
-    if missing:
-        parts.append(f"{len(missing)} not run ({some(missing)})")
-    head = (
-        f"interrupted by {stopped_by}"
-        if stopped_by
-        else ("incomplete" if missing else "finished with failures")
-    )
-    return f"{head}: {'; '.join(parts)}"
 
 
 def _threads() -> int:

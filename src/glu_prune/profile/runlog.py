@@ -1,0 +1,78 @@
+"""Run logs: one JSON record per profiling invocation under `<out>/runs/`, "running" until the run
+ends and then rewritten with what happened, in one line (`run_status`).
+
+A SIGKILL leaves a log that says "running" for a process that no longer exists: the next run in
+the same folder marks it abandoned. A log that is not a run record (torn, not JSON, not an
+object) is set aside into `runs/damaged/` and reported; it never blocks a run or a consolidation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..store import atomic_write_json, set_aside, shape_problem, writer_alive
+
+RUNS = "runs"
+RUN_SHAPE = {"run_id": str, "status": str, "started_at": (int, float)}
+ABANDONED = "abandoned: its process ended without finishing this record (killed, or its machine went down)"
+
+
+def read_runs(directory: Path) -> list[dict]:
+    """The run records under `directory/runs`, damaged ones set aside (with a warning)."""
+    runs = []
+    for path in sorted((Path(directory) / RUNS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            problem = shape_problem(record, RUN_SHAPE, "record")
+        except (OSError, ValueError) as exc:
+            record, problem = None, str(exc) or type(exc).__name__
+        if problem is None:
+            runs.append({**record, "file": path.name})
+        else:
+            set_aside(path, "run log", problem)
+    return runs
+
+
+def mark_abandoned(directory: Path) -> list[str]:
+    """Rewrite every "running" log whose process is gone as abandoned; -> their run ids."""
+    marked = []
+    for run in read_runs(directory):
+        if run["status"] == "running" and not _writer_alive(run):
+            path = Path(directory) / RUNS / run.pop("file")
+            atomic_write_json(path, {**run, "status": ABANDONED, "abandoned_noticed_at": time.time()})
+            marked.append(run["run_id"])
+    return marked
+
+
+def _writer_alive(run: dict) -> bool:
+    host, pid = run.get("host"), run.get("pid")
+    if not isinstance(host, str) or not isinstance(pid, int):  # an earlier log: "<time>-<host>-<pid>-<hex>"
+        stamped_host, pid, _ = (run["run_id"].rsplit("-", 2) + ["", ""])[:3]
+        host = stamped_host.partition("-")[2]
+        if not pid.isdigit():
+            return True  # no way to tell: left as it is
+        pid = int(pid)
+    return writer_alive(host, pid, run["started_at"])
+
+
+def run_status(pending: int, done: list, failed: list, missing: list, stopped_by: str | None) -> str:
+    """What the run did, in one line: 'finished' only when every pending measurement succeeded."""
+
+    def some(labels):
+        return ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+
+    if not failed and not missing:
+        return "finished" if not stopped_by else f"finished, then stopped by {stopped_by}"
+    parts = [f"{len(done)} of {pending} pending measurements done"]
+    if failed:
+        parts.append(f"{len(failed)} failed ({some(failed)}; a rerun retries them)")
+    if missing:
+        parts.append(f"{len(missing)} not run ({some(missing)})")
+    head = (
+        f"interrupted by {stopped_by}"
+        if stopped_by
+        else ("incomplete" if missing else "finished with failures")
+    )
+    return f"{head}: {'; '.join(parts)}"
