@@ -222,7 +222,8 @@ def check_writable(path: str | Path, what: str) -> None:
     try:
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as exc:
-        raise UserError(f"{what}: {parent} is not writable ({exc.strerror})") from None
+        where = "" if parent == Path(path) else f": {parent}"
+        raise UserError(f"{what}{where} is not writable ({exc.strerror})") from None
 
 
 def writer_alive(host: str, pid: int, since: float) -> bool:

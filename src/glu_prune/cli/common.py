@@ -101,7 +101,7 @@ def check_no_pruning_flags(args, what: str) -> None:
     if getattr(args, "seed", None) is not None and not getattr(args, "random_weights", False):
         given.append("--seed")
     if given:
-        raise UserError(f"{', '.join(given)} only apply when pruning (give {what})")
+        raise UserError(f"{', '.join(given)} given, but nothing is pruned (give {what})")
 
 
 def parse_int_list(text: str) -> list[int]:

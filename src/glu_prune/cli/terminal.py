@@ -71,12 +71,11 @@ class Interrupts:
 
     def _unraisable(self, unraisable) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt) and os.getpid() == self.pid:
-            import _thread
-
-            # swallowed where it was raised (a __del__): deliver it again, from another thread and a
-            # moment later, so that it is not raised inside this hook, which would swallow it too
+            # swallowed where it was raised (a __del__): signal the main thread again a moment later
+            # (raised inside this hook it would be swallowed too; a real signal also ends a sleep)
             self._reraise = True
-            again = threading.Timer(0.05, _thread.interrupt_main)
+            main = threading.main_thread().ident
+            again = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGINT))
             again.daemon = True
             again.start()
             return

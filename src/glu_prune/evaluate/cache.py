@@ -43,9 +43,9 @@ def database_problem(db: Path) -> str | None:
 
     try:
         with closing(sqlite3.connect(db)) as connection:  # read-write: a hot journal is rolled back
-            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
-        if verdict != "ok":
-            return f"sqlite: {verdict}"
+            verdict = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if verdict != ["ok"]:
+            return f"sqlite: {' '.join(verdict)[:300]}"
         with SqliteDict(str(db), flag="r") as cache:
             if any(answer is None for answer in cache.values()):  # lm-eval asserts on them
                 return "a cached answer is empty"

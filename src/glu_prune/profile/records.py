@@ -108,9 +108,10 @@ def measurement_problem(record: dict) -> str | None:
         problem = shape_problem(result, {"error": str}, "failure record")
     elif problem is None:
         problem = shape_problem(result, RESULT_SHAPE)
+    if problem is None and record["status"] == "done":
         bad = [m for m in METRICS if result.get(m) is not None and _number(result[m]) is None]
-        bad += [k for k in ("loadavg_start", "loadavg_end") if problem is None and not _loads(result[k])]
-        problem = problem or (f"its result's {bad[0]!r} is not a number" if bad else None)
+        bad += [k for k in ("loadavg_start", "loadavg_end") if not _loads(result[k])]
+        problem = f"its result's {bad[0]!r} is not a number" if bad else None
     return problem
 
 

@@ -21,7 +21,21 @@ ABANDONED = "abandoned: its process ended without finishing this record (killed,
 
 def read_runs(directory: Path) -> list[dict]:
     """The run records under `directory/runs`, damaged ones set aside (with a warning)."""
-    runs = []
+    return [record for _, record in _run_logs(directory)]
+
+
+def mark_abandoned(directory: Path) -> list[str]:
+    """Rewrite every "running" log whose process is gone as abandoned; -> their run ids."""
+    marked = []
+    for path, run in _run_logs(directory):
+        if run["status"] == "running" and not _writer_alive(run):
+            atomic_write_json(path, {**run, "status": ABANDONED, "abandoned_noticed_at": time.time()})
+            marked.append(run["run_id"])
+    return marked
+
+
+def _run_logs(directory: Path):
+    """(path, record) of every readable run log; the others are set aside."""
     for path in sorted((Path(directory) / RUNS).glob("*.json")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
@@ -29,21 +43,9 @@ def read_runs(directory: Path) -> list[dict]:
         except (OSError, ValueError) as exc:
             record, problem = None, str(exc) or type(exc).__name__
         if problem is None:
-            runs.append({**record, "file": path.name})
+            yield path, record
         else:
             set_aside(path, "run log", problem)
-    return runs
-
-
-def mark_abandoned(directory: Path) -> list[str]:
-    """Rewrite every "running" log whose process is gone as abandoned; -> their run ids."""
-    marked = []
-    for run in read_runs(directory):
-        if run["status"] == "running" and not _writer_alive(run):
-            path = Path(directory) / RUNS / run.pop("file")
-            atomic_write_json(path, {**run, "status": ABANDONED, "abandoned_noticed_at": time.time()})
-            marked.append(run["run_id"])
-    return marked
 
 
 def _writer_alive(run: dict) -> bool:
