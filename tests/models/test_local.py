@@ -120,3 +120,23 @@ def test_the_undamaged_dir_passes_every_check(model_dir):
 def test_random_weights_need_no_weights_file(model_dir, tmp_path):
     path = damaged(model_dir, tmp_path, DAMAGES["no weights"][0])
     assert check_model(ModelSpec(str(path), random_weights=True)).intermediate_size == 192
+
+
+@pytest.mark.slow
+def test_a_damaged_embedded_model_cache_is_made_again(embedded_dir, tmp_path, monkeypatch):
+    """The dequantized cache is the tool's own file: a truncated copy is set aside and redone."""
+    from glu_prune.models import weights_source
+
+    cache = tmp_path / "cache"
+    damaged_copy = cache / embedded_dir.name
+    shutil.copytree(embedded_dir, damaged_copy, ignore=shutil.ignore_patterns("*.safetensors"))
+    (damaged_copy / "model.safetensors").write_bytes((embedded_dir / "model.safetensors").read_bytes()[:1000])
+    monkeypatch.setenv("GLU_PRUNE_CACHE", str(cache))
+    with pytest.warns(UserWarning, match="damaged model cache .* not a whole safetensors file"):
+        source = weights_source(ModelSpec("default"))
+    assert source == str(damaged_copy) and check_model(ModelSpec("default")).intermediate_size == 1536
+    assert (damaged_copy / "model.safetensors").stat().st_size == (
+        embedded_dir / "model.safetensors"
+    ).stat().st_size
+    [aside] = (cache / "damaged").iterdir()
+    assert (aside / "model.safetensors").stat().st_size == 1000

@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -201,6 +202,17 @@ def test_bad_push_input(pruned_dir, tmp_path, capsys, monkeypatch):
             "does not exist",
         ),
     ]
+    for name, text, match in (
+        ("torn", '{"model": "smollm2', "pruning.json is not valid JSON"),
+        ("list", "[]", "pruning.json holds a JSON list, not an object"),
+        ("partial", '{"model": "smollm2-135m-instruct"}', "not a pruning record of glu-prune prune"),
+    ):  # a damaged pruning.json: one line naming it
+        damaged = tmp_path / name
+        shutil.copytree(pruned_dir, damaged)
+        (damaged / "pruning.json").write_text(text)
+        cases.append(
+            (["--model-dir", str(damaged), "--repo-id", "me/m", "--dry-run", str(tmp_path / "s1")], match)
+        )
     for argv, match in cases:
         assert_one_line_error(main(["push", *argv]), capsys, match)
     assert not (tmp_path / "s1").exists()

@@ -13,6 +13,7 @@ from .loading import (
     resolve_device,
     weights_source,
 )
+from .local import read_json, read_pruning_json
 from .registry import ALIASES, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "load_tokenizer",
     "meta_model",
     "pruned_dir_record",
+    "read_json",
+    "read_pruning_json",
     "resolve",
     "resolve_device",
     "weights_source",

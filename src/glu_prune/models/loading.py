@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 from ..errors import UserError
+from ..store import set_aside
 from .embedded import embedded_model_dir
 from .hub import cached_snapshot, require_hub
 from .local import check_model_dir, check_weights, read_json, read_pruning_json
@@ -40,6 +41,19 @@ def check_model(spec: ModelSpec):
         weights_source(spec)
     pruned_dir_record(spec.model)
     return config
+
+
+def whole_embedded_dir(*args) -> Path:
+    """The dequantized cache of the embedded model, made again when a file of it is damaged: it is the
+    tool's own file, set aside and redone, never an error for the user to fix."""
+    path = embedded_model_dir(*args)
+    try:
+        check_model_dir(path)
+        check_weights(path)
+    except UserError as exc:
+        set_aside(path, "model cache", str(exc), "dequantizing the packaged GGUF again")
+        path = embedded_model_dir(*args)
+    return path
 
 
 def _first_line(exc: BaseException) -> str:
@@ -86,7 +100,7 @@ def weights_source(spec: ModelSpec) -> str:
     """Where the weights come from (a path or hub id), loading nothing."""
     target = resolve(spec.model)
     if isinstance(target, ModelEntry):
-        return str(embedded_model_dir()) if target.embedded else require_hub(target.hub_id)
+        return str(whole_embedded_dir()) if target.embedded else require_hub(target.hub_id)
     if isinstance(target, Path):
         check_weights(target)
         return str(target)
@@ -142,7 +156,7 @@ def _has_tokenizer_files(path: Path) -> bool:
 def _tokenizer_source(name: str, required: bool) -> str | None:
     target = resolve(name)
     if isinstance(target, ModelEntry) and target.embedded:
-        return str(embedded_model_dir())
+        return str(whole_embedded_dir())
     if isinstance(target, Path):
         return str(target)
     hub_id = target.hub_id if isinstance(target, ModelEntry) else target
