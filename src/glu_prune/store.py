@@ -172,6 +172,11 @@ def set_aside(path: Path, what: str, problem: str, then: str = "") -> Path | Non
     return target
 
 
+def damaged_files(*folders: Path) -> list[str]:
+    """Every file set aside under the folders' `damaged/` (for the complete JSON of a run dir)."""
+    return sorted(str(p) for folder in folders for p in (Path(folder) / "damaged").glob("*"))
+
+
 def record_problem(record, path: Path) -> str | None:
     """What makes `record` (read from `path`) no checkpoint record, or None."""
     if not isinstance(record, dict):

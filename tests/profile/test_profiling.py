@@ -487,6 +487,8 @@ def test_damaged_files_of_a_run_are_set_aside_and_redone(tiny_dir, tmp_path):
     assert kept.stat().st_mtime_ns == before  # the whole one is reused
     assert len(list((ckpts / "damaged").iterdir())) == 2 and len(list((runs / "damaged").iterdir())) == 2
     assert all(json.loads(p.read_text())["status"] == "finished" for p in runs.glob("*.json"))
+    [complete] = out.glob("*_profile_complete.json")
+    assert len(json.loads(complete.read_text())["damaged"]) == 4  # listed with the results
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..provenance import provenance
-from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key
+from ..store import CheckpointStore, atomic_write_json, atomic_write_text, damaged_files, identity_key
 from .records import CSV_COLUMNS, KIND, checkpoint_problem, tidy_rows
 
 
@@ -38,7 +38,7 @@ def consolidate_results(run_dirs, csv_path=None, json_path=None, select=None, se
                 runs.append(rec["result"])
             else:
                 failed.append({"identity": rec["identity"], "error": rec.get("error")})
-        damaged += [str(p) for p in store.damaged]
+        damaged += damaged_files(d / "checkpoints", d / "request-cache")  # set aside, now or earlier
     runs, superseded = _latest_per_experiment(runs)
     if superseded:
         warnings.warn(

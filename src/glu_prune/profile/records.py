@@ -21,6 +21,7 @@ from ..store import (
     CheckpointStore,
     atomic_write_json,
     atomic_write_text,
+    damaged_files,
     identity_key,
     shape_problem,
     slug,
@@ -286,6 +287,7 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
                 "runs": [run for run in runs if run.get("run_id") in measured_by],
                 "records": recs,
                 "measurements": measurements,
+                "damaged": damaged_files(directory / "checkpoints", directory / "runs"),
             },
         )
     return records
