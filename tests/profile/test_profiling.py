@@ -267,13 +267,15 @@ def test_codecarbon_takes_no_lock_and_an_interrupted_window_is_stopped():
             stopped.append(self)
             return super().stop()
 
+    from glu_prune.profile.config import country_problem
+
     meter = energy.CodecarbonMeter(tracker_factory=Tracked)
     meter.begin()  # ... and Ctrl-C before end(): the runner closes the meter on its way out
     meter.close()
     assert len(stopped) == 1 and stopped[0].kwargs["allow_multiple_runs"] is True
     meter.close()  # nothing left running: nothing to stop
     assert len(stopped) == 1
-    assert energy.country_problem("FRA") is None and "ISO codes" in energy.country_problem("XX")
+    assert country_problem("FRA") is None and "ISO codes" in country_problem("XX")
 
 
 # ----------------------------------------------------------------------------- runs
@@ -496,6 +498,7 @@ def test_damaged_files_of_a_run_are_set_aside_and_redone(tiny_dir, tmp_path):
     [
         (["--country", "ZZZZ"], None, "--country 'ZZZZ' is not in codecarbon's table"),
         (["--country", "usa", "--energy", "codecarbon"], None, "three-letter upper-case ISO codes"),
+        (["--batch-size", ","], None, "expected at least one integer"),
         ([], "checkpoints", "is not writable"),
         ([], "runs", "is not writable"),
     ],

@@ -17,6 +17,8 @@ import signal
 import sys
 import threading
 
+import psutil  # imported now: the deadline may fire while the interpreter shuts down
+
 DEADLINE_S = 5.0  # from the first Ctrl-C to the exit, whatever is still running
 CHILDREN_S = 3.0  # what child processes (study lanes) get to end on their own
 INTERRUPTED = "glu-prune: interrupted (finished work is checkpointed)"
@@ -101,8 +103,6 @@ class Interrupts:
 def end_children(wait_s: float) -> None:
     """Give child processes `wait_s` to end (a Ctrl-C at the terminal reached them too), then kill
     whatever is left of them and their descendants."""
-    import psutil
-
     try:
         children = psutil.Process().children(recursive=True)
     except psutil.Error:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..prune import PruneConfig, architecture_table
-from .energy import METERS, country_problem
+from .energy import METERS
 from .workloads import BENCHMARKS_CARBON, MODES, check_workloads
 
 ORDERS = ("auto", "interleaved", "shuffled")
@@ -86,6 +87,21 @@ class ProfileConfig:
         settings.pop("pct")
         settings.pop("expansion_ratio")
         return settings
+
+
+def country_problem(country_iso_code) -> str | None:
+    """Why codecarbon cannot use `country_iso_code` (None: it can). It logs an unknown code as an
+    error and carries on without a grid intensity, so the code is checked against its table first."""
+    from codecarbon.input import DataSource
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    known = DataSource().get_global_energy_mix_data()
+    if isinstance(country_iso_code, str) and country_iso_code in known:
+        return None
+    return (
+        f"--country {country_iso_code!r} is not in codecarbon's table of {len(known)} countries "
+        "(three-letter upper-case ISO codes such as USA, FRA, DEU)"
+    )
 
 
 def resolve_order(order: str, spec, model_config, levels, divisor, device: str) -> tuple[str, dict]:

@@ -160,21 +160,6 @@ CPU_COUNTER_MODES = {
 }
 
 
-def country_problem(country_iso_code) -> str | None:
-    """Why codecarbon cannot use `country_iso_code` (None: it can). It logs an unknown code as an
-    error and carries on without a grid intensity, so the code is checked against its table first."""
-    from codecarbon.input import DataSource
-
-    logging.getLogger("codecarbon").setLevel(logging.ERROR)
-    known = DataSource().get_global_energy_mix_data()
-    if isinstance(country_iso_code, str) and country_iso_code in known:
-        return None
-    return (
-        f"--country {country_iso_code!r} is not in codecarbon's table of {len(known)} countries "
-        "(three-letter upper-case ISO codes such as USA, FRA, DEU)"
-    )
-
-
 def _default_tracker(**kwargs):
     from codecarbon import OfflineEmissionsTracker
 
