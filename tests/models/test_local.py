@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -122,21 +123,28 @@ def test_random_weights_need_no_weights_file(model_dir, tmp_path):
     assert check_model(ModelSpec(str(path), random_weights=True)).intermediate_size == 192
 
 
-@pytest.mark.slow
-def test_a_damaged_embedded_model_cache_is_made_again(embedded_dir, tmp_path, monkeypatch):
-    """The dequantized cache is the tool's own file: a truncated copy is set aside and redone."""
+def test_a_damaged_embedded_model_cache_is_set_aside_and_made_again(embedded_dir, tmp_path, monkeypatch):
+    """The dequantized cache is the tool's own file: a truncated copy is set aside and made again."""
     from glu_prune.models import weights_source
 
-    cache = tmp_path / "cache"
-    damaged_copy = cache / embedded_dir.name
-    shutil.copytree(embedded_dir, damaged_copy, ignore=shutil.ignore_patterns("*.safetensors"))
-    (damaged_copy / "model.safetensors").write_bytes((embedded_dir / "model.safetensors").read_bytes()[:1000])
-    monkeypatch.setenv("GLU_PRUNE_CACHE", str(cache))
+    cache, made = tmp_path / embedded_dir.name, []
+
+    def make():  # stands in for the GGUF dequantization (tens of seconds): the same files, linked
+        made.append(cache)
+        if not cache.exists():
+            cache.mkdir()
+            for f in embedded_dir.iterdir():
+                os.link(f, cache / f.name)
+        return cache
+
+    shutil.copytree(embedded_dir, cache, ignore=shutil.ignore_patterns("*.safetensors"))
+    with open(embedded_dir / "model.safetensors", "rb") as whole:
+        (cache / "model.safetensors").write_bytes(whole.read(1000))  # a new, truncated file
+    monkeypatch.setattr("glu_prune.models.loading.embedded_model_dir", make)
     with pytest.warns(UserWarning, match="damaged model cache .* not a whole safetensors file"):
         source = weights_source(ModelSpec("default"))
-    assert source == str(damaged_copy) and check_model(ModelSpec("default")).intermediate_size == 1536
-    assert (damaged_copy / "model.safetensors").stat().st_size == (
-        embedded_dir / "model.safetensors"
-    ).stat().st_size
-    [aside] = (cache / "damaged").iterdir()
+    assert source == str(cache) and len(made) == 2
+    assert (cache / "model.safetensors").samefile(embedded_dir / "model.safetensors")
+    [aside] = (tmp_path / "damaged").iterdir()
     assert (aside / "model.safetensors").stat().st_size == 1000
+    assert weights_source(ModelSpec("default")) == str(cache) and len(made) == 3  # whole: kept
