@@ -83,7 +83,7 @@ def speedup(spec_kwargs: dict, divisor, repeats: int, new_tokens: int, target: f
 def overhead(repeats: int, new_tokens: int) -> dict:
     """In-loop cost of the per-token marks, and fixed costs outside the timed region."""
     from glu_prune.models import ModelSpec, load_model
-    from glu_prune.profile import clocks, energy, generate
+    from glu_prune.profile import clocks, generate, meters
     from glu_prune.profile.workloads import encode, left_pad, pad_id, prompt_tokenizer, sample_prompts
 
     model, tok = load_model(ModelSpec("default"))
@@ -108,7 +108,7 @@ def overhead(repeats: int, new_tokens: int) -> dict:
     for _ in range(20):
         memory.reset(), memory.peak()
     reset_ms = (time.perf_counter() - t0) / 20 * 1e3
-    meter = energy.CodecarbonMeter()
+    meter = meters.CodecarbonMeter()
     t0 = time.perf_counter()
     meter.begin()
     meter.end()

@@ -1,23 +1,41 @@
-"""Every notebook runs headless (papermill) on the embedded model with tiny settings.
+"""Every notebook runs headless (papermill) on the embedded model with tiny settings, and what it
+produced is checked: rows, levels, methods, metric values within range, figure files by name.
 
-The 02 and 03 notebooks run first; the 04 notebooks then draw their figures from what those wrote.
+The 02 and 03 notebooks run first, with their levels left to their defaults (utils.EXPERIMENT_CONFIG);
+the 04 notebooks then draw their figures from what those wrote.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from glu_prune.study import EXPERIMENT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-EVAL = {"LEVELS": [0, 40], "LIMIT": 2, "BATCH_SIZE": 4}
-PROFILE = {"LEVELS": [0, 40], "WORKLOADS": ["hellaswag"], "BATCH_SIZES": [1], "NEW_TOKENS": 4, "REPEATS": 1}
+MODEL = "smollm2-135m-instruct"
+OFFLINE = EXPERIMENT_CONFIG["offline"]
+EVAL = {"LIMIT": 2, "BATCH_SIZE": 4}
+PROFILE = {"WORKLOADS": ["hellaswag"], "BATCH_SIZES": [1], "NEW_TOKENS": 4, "REPEATS": 1}
+
+RANGES = {  # metric -> (low, high) a real score of the embedded model, pruned or not, must lie in
+    "acc": (0, 1),
+    "acc_norm": (0, 1),
+    "perplexity": (1, 1e9),  # LAMBADA: target-word perplexity, millions at 40 % on 2 passages
+    "word_perplexity": (1, 1e6),
+    "byte_perplexity": (1, 20),
+    "bits_per_byte": (0, 4.4),
+}
 
 pytestmark = pytest.mark.slow
 
 
-def execute(name: str, tmp: Path, **parameters) -> Path:
+def execute(name: str, tmp: Path, **parameters) -> dict:
+    """Run a notebook; return the executed notebook (JSON)."""
     import papermill
 
     out = tmp / f"{name}.out.ipynb"
@@ -30,7 +48,16 @@ def execute(name: str, tmp: Path, **parameters) -> Path:
         progress_bar=False,
         log_output=False,
     )
-    return out
+    return json.loads(out.read_text())
+
+
+def printed(book: dict) -> str:
+    return "".join(
+        "".join(o.get("text", ""))
+        for c in book["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+    )
 
 
 def test_every_notebook_is_tested():
@@ -50,25 +77,46 @@ def test_notebooks_have_a_tagged_parameters_cell_and_no_outputs():
         )
         setup = book.cells[1].source
         assert "PROJECT_REF" in setup and "main" not in setup.split("PROJECT_REF")[1].split("\n")[0]
+        if path.stem in STUDY or path.stem.startswith("00_"):  # defaults come from the study's design
+            assert "utils.EXPERIMENT_CONFIG" in tagged[0].source, path.name
 
 
 def test_expansion_rate(tmp_path):
     execute("00_Expansion_Rate", tmp_path, MODELS=["llama-3.2-1b", "default"], OUT_DIR=str(tmp_path / "arch"))
-    assert (tmp_path / "arch" / "expansion_rates_summary.csv").read_text().count("\n") == 1 + 2 * 2 * 7
+    table = pd.read_csv(tmp_path / "arch" / "expansion_rates_summary.csv")
+    levels = list(EXPERIMENT_CONFIG["levels"])
+    assert len(table) == 2 * 2 * len(levels) and set(table["pruning_pct"]) == set(levels)
+    assert set(table["model"]) == {"llama-3.2-1b", MODEL}
+    assert set(table["divisor"].fillna(0)) == {0, EXPERIMENT_CONFIG["divisor"]}
+    unpruned = table[table.pruning_pct == 0].groupby("model")["expansion_ratio"].first()
+    assert unpruned["llama-3.2-1b"] == 4.0 and unpruned[MODEL] == pytest.approx(1536 / 576)
+    rounded = table[table.divisor == 128]
+    assert (rounded["intermediate_size"] % 128 == 0).all()
+    for _, series in table.groupby(["model", "divisor"], dropna=False):
+        assert series.sort_values("pruning_pct")["expansion_ratio"].is_monotonic_decreasing
 
 
 def test_method_comparison(tmp_path):
     out = tmp_path / "cmp"
-    execute(
+    book = execute(
         "00_Neuron_Selection_Method_Comparison",
         tmp_path,
         METHODS=["maw", "random"],
         LEVELS=[40],
-        TASKS=["piqa"],
+        TASKS=["wikipedia_ppl"],
         LIMIT=2,
         OUT_DIR=str(out),
     )
-    assert (out / "results.csv").is_file()
+    table = pd.read_csv(out / "results.csv")
+    assert set(table["method"]) == {"none", "maw", "random"} and set(table["pruning_pct"]) == {0, 40}
+    assert set(table["task"]) == {"wikipedia_ppl"} and (table["n_samples"] == 2).all()
+    assert set(table["metric"]) == {"word_perplexity", "byte_perplexity", "bits_per_byte"} and len(table) == 9
+    for metric, (low, high) in RANGES.items():
+        assert table.loc[table.metric == metric, "value"].between(low, high).all(), metric
+    ppl = table[table.metric == "word_perplexity"].set_index("method")["value"]
+    assert ppl["none"] < ppl["maw"] and ppl["none"] < ppl["random"]  # pruning 40 % costs perplexity
+    assert "3 done" in printed(book)
+    assert (out / "figures" / f"method_comparison_{MODEL}_offline.png").is_file()
 
 
 STUDY = {
@@ -95,16 +143,46 @@ def study_runs(tmp_path_factory):
     return tmp
 
 
-@pytest.mark.parametrize("name", list(STUDY))
-def test_study_notebooks(study_runs, name):
-    out = study_runs / name
-    csvs = list(out.glob("*results.csv"))
-    assert csvs, f"{name} wrote no results CSV"
+@pytest.mark.parametrize("name", [n for n in STUDY if n.startswith("02_")])
+def test_evaluation_notebooks(study_runs, name):
+    table = pd.read_csv(study_runs / name / "results.csv")
+    assert set(table["pruning_pct"]) == set(OFFLINE["levels"]) and set(table["method"]) == {"none", "maw"}
+    assert set(table["task"]) == set(STUDY[name]["TASKS"]) and (table["limit"] == 2).all()
+    assert (table["n_samples"] == 2).all() and (table["model"] == MODEL).all()
+    assert set(table["intermediate_size"]) == {1536, 922}  # unpruned, and 40 % of 1536 removed
+    for metric, (low, high) in RANGES.items():
+        assert table.loc[table.metric == metric, "value"].between(low, high).all(), metric
+    assert table["metric"].isin(list(RANGES)).any()
+
+
+@pytest.mark.parametrize("name", [n for n in STUDY if n.startswith("03_")])
+def test_profile_notebooks(study_runs, name):
+    (csv,) = (study_runs / name).glob("*_profile_results.csv")
+    table = pd.read_csv(csv).sort_values("pruning_pct")
+    assert list(table["pruning_pct"]) == list(OFFLINE["levels"]) and (table["status"] == "complete").all()
+    assert set(table["workload"]) == {"hellaswag"} and set(table["batch_size"]) == {1}
+    assert (table["new_tokens"] == 4).all() and (table["repeats"] == 1).all()
+    assert list(table["intermediate_size"]) == [1536, 922]
+    assert (
+        table["tpot_ms"].gt(0).all()
+        and table["ttft_ms"].gt(0).all()
+        and table["peak_memory_bytes"].gt(0).all()
+    )
+    assert table["ideal_speedup"].tolist()[0] == 1.0 and 1.1 < table["ideal_speedup"].tolist()[1] < 1.5
+    assert table["measured_speedup"].gt(0).all()
 
 
 @pytest.mark.parametrize("name", list(GRAPHICS))
 def test_graphics_notebooks(study_runs, tmp_path, name):
     figures = tmp_path / "figures"
     execute(name, tmp_path, RESULTS_DIR=str(study_runs / GRAPHICS[name]), OUT_DIR=str(figures))
-    pngs = list(figures.glob("*.png"))
-    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    pngs = sorted(p.name for p in figures.glob("*.png"))
+    assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    if "Carbon" in name:
+        (png,) = pngs
+        assert png.startswith(f"performance_{MODEL}_float32_") and png.endswith("_maw.png")
+    else:
+        assert f"capability_vs_expansion_{MODEL}_offline.png" in pngs
+        assert set(pngs) <= {
+            f"{kind}_{MODEL}_offline.png" for kind in ("capability_vs_expansion", "capability_groups")
+        }

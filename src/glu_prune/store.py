@@ -89,6 +89,10 @@ def slug(text) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
+class DamagedFileWarning(UserWarning):
+    """A file the tool owns could not be read: it was set aside and its work is redone."""
+
+
 class CheckpointStore:
     """One JSON file per identity under `root`; records are {"identity", "status", "result"}.
 
@@ -167,6 +171,7 @@ def set_aside(path: Path, what: str, problem: str, then: str = "") -> Path | Non
         return None
     warnings.warn(
         f"damaged {what} {path.name} ({problem}); moved to {target}{', ' + then if then else ''}",
+        DamagedFileWarning,
         stacklevel=3,
     )
     return target

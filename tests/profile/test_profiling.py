@@ -20,7 +20,7 @@ import torch
 from tiny import tiny_model
 
 from glu_prune.errors import UserError
-from glu_prune.profile import clocks, consolidate_profiles, energy, generate, measure
+from glu_prune.profile import clocks, consolidate_profiles, energy, generate, measure, meters
 from glu_prune.profile.workloads import left_pad
 
 GLU_PRUNE = str(Path(sys.executable).with_name("glu-prune"))
@@ -71,7 +71,7 @@ def test_ttft_below_e2e_and_real_token_counts(tiny):
     expected = generate.real_token_counts(probe, eos)
     assert expected[0] == 1 + probe[0].tolist().index(next(iter(eos)))
     raw = measure.measure(
-        tiny, [(ids, mask)], 8, clocks.CpuClock(), clocks.CpuPeakMemory(), energy.NoMeter(), eos, warmup=1
+        tiny, [(ids, mask)], 8, clocks.CpuClock(), clocks.CpuPeakMemory(), meters.NoMeter(), eos, warmup=1
     )
     m = measure.summarise(raw, 8)
     assert all(t < e for t, e in zip(raw["ttft_ms"], raw["e2e_ms"], strict=False))
@@ -166,7 +166,7 @@ class FakeNvml:
 
 def test_nvml_meter_exact_joules_and_idle_subtraction():
     nvml = FakeNvml()
-    meter = energy.NvmlMeter(0, nvml=nvml, clock=lambda: nvml.now)
+    meter = meters.NvmlMeter(0, nvml=nvml, clock=lambda: nvml.now)
     idle = energy.calibrate_idle_power(meter, 2.0, sleep=lambda s: nvml.advance(s, 50.0))
     assert idle.watts == 50.0 and idle.source == "nvml" and not idle.estimate
     meter.begin()
@@ -190,7 +190,7 @@ def test_nvml_device_is_matched_by_uuid():
             return {"h3": 3}[handle]
 
     cuda = types.SimpleNamespace(get_device_properties=lambda i: types.SimpleNamespace(uuid="1234-abcd"))
-    assert energy.nvml_index_for(0, nvml=Nvml(), cuda=cuda) == 3
+    assert meters.nvml_index_for(0, nvml=Nvml(), cuda=cuda) == 3
 
 
 class FakeTracker:
@@ -226,7 +226,7 @@ class FakeTracker:
 
 
 def test_codecarbon_energy_is_kwh_in_joules_and_emissions_stay_emissions():
-    meter = energy.CodecarbonMeter("FRA", tracker_factory=FakeTracker)
+    meter = meters.CodecarbonMeter("FRA", tracker_factory=FakeTracker)
     meter.begin()
     reading = meter.end()
     assert reading.joules == 3600.0  # 0.001 kWh, never the 0.25 kg that stop() returned
@@ -253,7 +253,7 @@ def test_codecarbon_failure_is_an_error_not_zero():
         def stop(self):
             return None  # what codecarbon's @suppress gives when it failed inside
 
-    meter = energy.CodecarbonMeter(tracker_factory=Broken)
+    meter = meters.CodecarbonMeter(tracker_factory=Broken)
     meter.begin()
     with pytest.raises(RuntimeError, match="no data"):
         meter.end()
@@ -269,7 +269,7 @@ def test_codecarbon_takes_no_lock_and_an_interrupted_window_is_stopped():
 
     from glu_prune.profile.config import country_problem
 
-    meter = energy.CodecarbonMeter(tracker_factory=Tracked)
+    meter = meters.CodecarbonMeter(tracker_factory=Tracked)
     meter.begin()  # ... and Ctrl-C before end(): the runner closes the meter on its way out
     meter.close()
     assert len(stopped) == 1 and stopped[0].kwargs["allow_multiple_runs"] is True
@@ -285,7 +285,7 @@ def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path,
     from glu_prune.models import ModelSpec
     from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
-    monkeypatch.setattr(energy, "_default_tracker", FakeTracker)
+    monkeypatch.setattr(meters, "_default_tracker", FakeTracker)
     spec = ModelSpec(str(tiny_dir), random_weights=True)
     cfg = ProfileConfig(
         levels=(0, 30, 60),
@@ -334,7 +334,7 @@ def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
 
     with pytest.raises(UserError) as err:
         ProfileConfig(levels=(0, 0), workloads=("nope",), new_tokens=1, energy="joulemeter")
-    assert all(s in str(err.value) for s in ("distinct", "nope", "--new-tokens", "--energy"))
+    assert all(s in str(err.value) for s in ("listed twice", "nope", "--new-tokens", "--energy"))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
     cfg = ProfileConfig(
         levels=(0, 50),

@@ -18,7 +18,7 @@ import yaml
 
 from glu_prune.cli import main
 from glu_prune.evaluate import CSV_COLUMNS
-from glu_prune.report.publish import LLAMA_NOTICE, build_model_card
+from glu_prune.report.model_card import LLAMA_NOTICE, build_model_card
 
 HW = {"cpu": "Fixture CPU", "cpu_cores": 2, "gpus": []}
 
@@ -144,6 +144,20 @@ def test_dry_run_builds_the_exact_folder_and_card(pruned_dir, tmp_path, capsys):
         assert (int(got["n"]), int(got["few-shot"]), int(got["limit"])) == (50, r["num_fewshot"], 50)
         assert got["data source"] == "offline" and got["hardware"] == "CPU: Fixture CPU (2 cores)"
 
+    # the same scores as the hub's evaluation results, read back by huggingface_hub from the YAML
+    from huggingface_hub import ModelCard
+
+    parsed = ModelCard(card).data
+    assert parsed.model_name == "SmolLM2-135M-Instruct-maw40"
+    got = {(e.dataset_type, e.metric_type): e for e in parsed.eval_results}
+    assert len(got) == len(parsed.eval_results) == len(mine)
+    for r in mine:
+        e = got[(r["task"], r["metric"])]
+        assert e.metric_value == pytest.approx(r["value"]) and e.task_type == "text-generation"
+        assert e.dataset_args == {"num_fewshot": r["num_fewshot"], "limit": 50}
+        assert e.metric_args["n_samples"] == 50 and e.metric_args.get("stderr") == r["stderr"]  # None: none
+        assert (e.metric_name == f"{r['metric']} ({r['filter']})") == (r["filter"] != "none")
+
     # the pruning record, and how to load it with plain transformers
     pr = {t["field"]: t["value"] for t in card_table(card, "Pruning record")}
     assert pr["intermediate_size"] == str(record["intermediate_size"]) and pr["method"] == "maw"
@@ -173,6 +187,7 @@ def test_llama_card_license():
     meta = yaml.safe_load(card.split("---\n")[1])
     assert meta["license"] == "llama3.2" and meta["base_model"] == "meta-llama/Llama-3.2-1B"
     assert LLAMA_NOTICE in card and "--divisor 128" in card and "apply_chat_template" not in card
+    assert "model-index" not in meta  # no scores given, no evaluation results
 
 
 def assert_one_line_error(code, capsys, match):

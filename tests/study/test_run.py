@@ -1,4 +1,6 @@
-"""The main job end to end in its quick smoke plan: every phase runs and writes its files."""
+"""The main job end to end: a study of two models (the quick smoke plan on the embedded model, and a
+tiny random model from a local dir), every phase, one progress bar; then a rerun that meets a
+damaged checkpoint, reports it on its output and in its status, and redoes its work."""
 
 from __future__ import annotations
 
@@ -6,33 +8,105 @@ import json
 
 import pandas as pd
 import pytest
+from tiny import tiny_model
 
 from glu_prune.cli import main
+from glu_prune.study.plan import shipped_plan
+
+EMBEDDED = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    """A tiny random Llama with the embedded model's tokenizer: a second model that exists offline."""
+    from glu_prune.models import load_tokenizer
+
+    path = tmp_path_factory.mktemp("models") / "tiny-llama"
+    tiny_model("llama", vocab_size=49152, max_position_embeddings=512).save_pretrained(path)
+    load_tokenizer("default").save_pretrained(path)
+    return path
+
+
+def two_models(tiny_dir) -> dict:
+    """quick (embedded model) + a small part for the tiny model: MAW only, no data-driven method."""
+    first = shipped_plan("quick").parts[0].to_dict()
+    second = json.loads(json.dumps(first))
+    second.update(model=str(tiny_dir), tasks={"wikipedia_ppl": {"num_fewshot": 0, "limit": 2}})
+    second["comparison"].update(methods=["maw"], data_driven=[], tasks=["wikipedia_ppl"])
+    second["sweep"]["tasks"] = ["wikipedia_ppl"]
+    second["profile"].update(energy="none")
+    return {"about": "two models, tiny", "parts": [first, second]}
 
 
 @pytest.mark.slow
-def test_quick_study_end_to_end(tmp_path, capsys):
-    out = tmp_path / "study"
-    code = main(["study", "--plan", "quick", "--out", str(out), "--json"])
+def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
+    out, results = tmp_path / "study", tmp_path / "results"
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(two_models(tiny_dir)))
+    code = main(["study", "--plan", str(plan), "--out", str(out), "--results", str(results), "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     status = json.loads(captured.out)
-    assert status["complete"] is True
-    assert status["phases"]["evaluation"]["failed_jobs"] == []
+    assert status["complete"] is True and status["damaged"] == []
+    assert list(status["parts"]) == [EMBEDDED, "tiny-llama"]  # in the plan's order
+    assert all(p["evaluation"]["failed_jobs"] == [] for p in status["parts"].values())
 
-    sweep = pd.read_csv(out / "smollm2-135m-instruct_offline_results.csv")
-    assert set(sweep["method"]) == {"none", "maw", "data"}
-    assert set(sweep["pruning_pct"]) == {0, 40}
-    assert set(sweep["task"]) == {"wikipedia_ppl", "piqa"}
-    assert sweep["value"].notna().all()
-    complete = json.loads((out / "smollm2-135m-instruct_offline_complete.json").read_text())
+    # one bar for the whole run: 6 jobs of the quick part (4 evaluation + sweep-data + profile), 4 of
+    # the tiny one (3 evaluation + profile); no bare job lines
+    assert "10/10" in captured.err and "  start " not in captured.err and "  done " not in captured.err
+
+    # each part in its own folder of the run dir; the whole plan and each part's plan written
+    assert json.loads((out / "plan.json").read_text())["parts"][1]["model"] == str(tiny_dir)
+    for part in (EMBEDDED, "tiny-llama"):
+        assert (out / part / "evaluation" / "checkpoints").is_dir() and (out / part / "plan.json").is_file()
+
+    # every part's results in the one results dir, named by model
+    sweep = pd.read_csv(results / f"{EMBEDDED}_offline_results.csv")
+    assert set(sweep["method"]) == {"none", "maw", "data"} and set(sweep["pruning_pct"]) == {0, 40}
+    assert set(sweep["task"]) == {"wikipedia_ppl", "piqa"} and sweep["value"].notna().all()
+    assert sweep.loc[sweep.metric == "acc", "value"].between(0, 1).all()
+    complete = json.loads((results / f"{EMBEDDED}_offline_complete.json").read_text())
     assert complete["settings"]["plan"]["model"] == "default" and complete["provenance"]["packages"]["torch"]
+    assert complete["settings"]["chosen_data_method"] == "data"
+    tiny = pd.read_csv(results / "tiny-llama_offline_results.csv")
+    assert set(tiny["method"]) == {"none", "maw"} and set(tiny["task"]) == {"wikipedia_ppl"}
+    assert tiny.loc[tiny.metric == "word_perplexity", "value"].gt(1000).all()  # random weights
+    cmp = pd.read_csv(results / f"{EMBEDDED}_method_comparison_results.csv")
+    assert set(cmp["method"]) == {"none", "maw", "data"} and set(cmp["task"]) == {"wikipedia_ppl"}
+    for model in (EMBEDDED, "tiny-llama"):
+        profile = pd.read_csv(results / f"{model}_profile_results.csv")
+        assert set(profile["pruning_pct"]) == {0, 40} and profile["tpot_ms"].gt(0).all()
+    arch = pd.read_csv(results / "model_architectures" / "expansion_rates_summary.csv")
+    assert arch["model"].nunique() == 2 and set(arch["pruning_pct"]) == {0, 40}
 
-    assert (out / "method_comparison_results.csv").is_file()
-    profile = pd.read_csv(out / "smollm2-135m-instruct_profile_results.csv")
-    assert set(profile["pruning_pct"]) == {0, 40} and profile["tpot_ms"].gt(0).all()
-    assert (out / "model_architectures" / "expansion_rates_summary.csv").is_file()
-    assert any(p.suffix == ".png" for p in (out / "figures").iterdir())
+    # figures drawn once, at the end, from both models' results
+    written = status["figures"]["written"]
+    assert {
+        f"capability_vs_expansion_{EMBEDDED}_offline.png",
+        "capability_vs_expansion_tiny-llama_offline.png",
+    } <= set(written)
+    assert sorted(p.name for p in (results / "figures").glob("*.png")) == sorted(written)
+
+    # a damaged checkpoint met by the rerun: reported on the output and in the status, its work redone
+    ckpt = next((out / EMBEDDED / "evaluation" / "checkpoints").glob("maw-40pct-piqa-*.json"))
+    ckpt.write_text('{"identity": ')
+    code = main(
+        ["study", "--plan", str(plan), "--out", str(out), "--results", str(results), "--json", "--no-profile"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    again = json.loads(captured.out)
+    assert again["complete"] is True and [d["where"] for d in again["damaged"]] == ["compare-maw"]
+    assert ckpt.name in again["damaged"][0]["message"]
+    assert (
+        f"compare-maw: damaged checkpoint set aside, its work redone: {ckpt.parent}/damaged/{ckpt.name}"
+        in (captured.err)
+    )
+    assert "1 damaged files were set aside" in captured.err
+    assert json.loads((out / "status.json").read_text())["damaged"] == again["damaged"]
+    redone = pd.read_csv(results / f"{EMBEDDED}_offline_results.csv")
+    key = ["method", "pruning_pct", "task", "metric", "filter"]
+    assert redone.sort_values(key)["value"].tolist() == sweep.sort_values(key)["value"].tolist()
 
 
 @pytest.mark.parametrize(
@@ -47,14 +121,3 @@ def test_bad_study_input(tmp_path, capsys, args, match):
     err = capsys.readouterr().err
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
-
-
-def test_bad_plan_file(tmp_path, capsys):
-    from glu_prune.study import load_plan
-
-    plan = load_plan("quick")
-    plan["comparison"]["methods"].append("magic")
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
-    code = main(["study", "--plan", str(path), "--out", str(tmp_path / "o")])
-    assert code == 2 and "unknown methods magic" in capsys.readouterr().err

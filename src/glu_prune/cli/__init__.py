@@ -25,7 +25,7 @@ COMMANDS = {
     "compare": "neuron-selection methods side by side at equal pruning levels (checkpointed lm-eval runs)",
     "figures": "the study's PNG figures from the tidy result CSVs in a directory",
     "push": "upload a pruned model dir with a model card of its measured scores (or --dry-run)",
-    "study": "the whole study on one model: tables, method comparison, capability sweep, profile, figures",
+    "study": "the whole study from a plan (one or more models): tables, methods, sweep, profile, figures",
 }
 
 

@@ -6,6 +6,7 @@ ones retried. The run dir also gets results.csv and complete.json (consolidated 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -19,6 +20,7 @@ from ..evaluate import (
     run_robust_evaluation,
     suite_tasks,
 )
+from ..prune import level_configs
 from ..tasks import check_tasks
 from .common import (
     add_model_arguments,
@@ -101,30 +103,26 @@ def selected_tasks(args):
 
 def prune_configs(args) -> list:
     """--levels (0 = unpruned) or --pct/--expansion-ratio, or nothing (unpruned)."""
-    from dataclasses import replace
-
     if args.levels is not None:
         if args.pct is not None or args.expansion_ratio is not None:
             raise UserError("give either --levels or --pct/--expansion-ratio, not both")
-        if len(set(args.levels)) != len(args.levels):
-            raise UserError("a level is listed twice in --levels")
-        if not all(0 <= level < 100 for level in args.levels):
-            raise UserError(f"--levels must be in [0, 100), got {','.join(f'{v:g}' for v in args.levels)}")
-        if not any(args.levels):
+        base = prune_config(argparse.Namespace(**{**vars(args), "pct": 50.0}))  # flags checked, defaults
+        configs = level_configs(
+            args.levels,
+            base.method,
+            base.divisor,
+            base.seed,
+            layers=base.layers,
+            calibration_samples=base.calibration_samples,
+            calibration_seq_len=base.calibration_seq_len,
+        )
+        if not any(configs):
             check_no_pruning_flags(args, "a level above 0")
-            return [None]
-        base = prune_config(argparse_with(args, pct=50.0))  # validates method, divisor, seed, layers
-        return [None if level == 0 else replace(base, pct=level) for level in args.levels]
+        return configs
     if args.pct is None and args.expansion_ratio is None:
         check_no_pruning_flags(args, "--pct, --expansion-ratio or --levels")
         return [None]
     return [prune_config(args)]
-
-
-def argparse_with(args, **changes):
-    import argparse
-
-    return argparse.Namespace(**{**vars(args), **changes})
 
 
 def report(status, out, args) -> int:

@@ -1,8 +1,9 @@
 """glu-prune study [--plan default|quick|full|FILE] [--out DIR] [--results DIR]
 
-The whole study on one model, offline by default: architecture tables, selection-method
-comparison, capability sweep over the pruning levels, performance profile, figures. Resumable:
-run the same command again to continue after an interruption.
+The whole study, offline by default, on one model or several (a plan's parts): architecture
+tables, selection-method comparison, capability sweep over the pruning levels, performance
+profile, figures. One progress bar for the whole run. Resumable: run the same command again to
+continue after an interruption.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ def run(args) -> int:
 
     if args.lanes is not None and args.lanes < 1:
         raise UserError("--lanes must be at least 1")
-    load_plan(args.plan)  # every check before any work
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # one bar per model load would bury the study's
+    plan = load_plan(args.plan)  # every check before any work or any write
     out = check_writable_dir(args.out)
     results = check_writable_dir(args.results) if args.results else None
-    status = run_study(args.plan, out, results, args.lanes, profile=not args.no_profile, log=_log)
+    status = run_study(plan, out, results, args.lanes, profile=not args.no_profile, log=_log)
     if args.json:
         print_json(status)
     verdict = (
@@ -43,9 +47,11 @@ def run(args) -> int:
         if status["complete"]
         else "INCOMPLETE (run the same command again to retry what is missing)"
     )
+    damaged = len(status["damaged"])
     _log(
         f"glu-prune study: {verdict} in {status['minutes']:.1f} min; results in {status['results']}, "
         f"figures in {status['results']}/figures"
+        + (f"; {damaged} damaged files were set aside and their work redone (see above)" if damaged else "")
     )
     return 0 if status["complete"] else 1
 

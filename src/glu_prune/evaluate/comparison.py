@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..models import ModelSpec
-from ..prune import METHODS, PruneConfig
+from ..prune import METHODS, PruneConfig, level_configs
 from .records import tidy_rows
 from .runner import run_robust_evaluation
 from .settings import DEFAULT_SETTINGS, EvalSettings, EvalStatus
@@ -40,13 +40,11 @@ def comparison_configs(
         raise UserError("levels are pruning percentages above 0 (the unpruned model is included by itself)")
     configs: list[PruneConfig | None] = [None] if baseline else []
     for method in methods:
-        for level in levels:
-            first = PruneConfig(method=method, pct=level, divisor=divisor, seed=seeds[0], **prune_options)
-            seeded = METHODS[method].uses_seed
-            configs += [first] + [
-                PruneConfig(method=method, pct=level, divisor=divisor, seed=s, **prune_options)
-                for s in (seeds[1:] if seeded else ())
-            ]
+        runs = [
+            level_configs(levels, method, divisor, seed, **prune_options)
+            for seed in (seeds if METHODS[method].uses_seed else seeds[:1])
+        ]
+        configs += [by_seed[i] for i in range(len(levels)) for by_seed in runs]
     return configs
 
 

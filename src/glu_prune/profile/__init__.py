@@ -2,7 +2,8 @@
 scheduled and checkpointed runner, and consolidated records with ideal vs measured speed-ups."""
 
 from .config import ORDERS, ProfileConfig
-from .energy import METERS, calibrate_idle_power
+from .energy import calibrate_idle_power
+from .meters import METERS
 from .records import consolidate_profiles, record_keys
 from .runner import run_carbon_profiling
 from .workloads import BENCHMARKS_CARBON, MODES

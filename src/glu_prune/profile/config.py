@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ..errors import UserError
-from ..prune import PruneConfig, architecture_table
-from .energy import METERS
+from ..prune import PruneConfig, architecture_table, level_configs
+from .meters import METERS
 from .workloads import BENCHMARKS_CARBON, MODES, check_workloads
 
 ORDERS = ("auto", "interleaved", "shuffled")
@@ -40,10 +40,10 @@ class ProfileConfig:
 
     def __post_init__(self):
         problems = []
-        if not self.levels or len(set(self.levels)) != len(self.levels):
-            problems.append("--levels must list distinct pruning levels")
-        if any(not 0 <= lv < 100 for lv in self.levels):
-            problems.append("--levels must be in [0, 100)")
+        try:
+            level_configs(self.levels, self.method, self.divisor, self.prune_seed)
+        except UserError as exc:
+            problems.append(str(exc))
         try:
             check_workloads(self.workloads)
         except UserError as exc:
@@ -68,18 +68,12 @@ class ProfileConfig:
             problems.append("--threads must be a positive integer")
         if self.order not in ORDERS:
             problems.append(f"--order must be one of {', '.join(ORDERS)}")
-        try:
-            self.prune_config(50.0)
-        except UserError as exc:
-            problems.append(str(exc))
         if problems:
             raise UserError("; ".join(problems))
         object.__setattr__(self, "max_prompts", max(self.batch_sizes) * self.batches)
 
-    def prune_config(self, level: float):
-        if level == 0:
-            return None
-        return PruneConfig(method=self.method, pct=float(level), divisor=self.divisor, seed=self.prune_seed)
+    def prune_config(self, level: float) -> PruneConfig | None:
+        return level_configs([level], self.method, self.divisor, self.prune_seed)[0]
 
     def series(self) -> dict:
         """The pruning settings shared by every level of this run (level 0 is measured per series)."""

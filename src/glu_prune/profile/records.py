@@ -135,15 +135,22 @@ def group_identity(identity: dict) -> dict:
     return {k: v for k, v in identity.items() if k != "repeat"}
 
 
-def _aggregate(group: dict, members: list[dict]) -> dict:
-    done = sorted((m for m in members if m.get("status") == "done"), key=lambda m: m["identity"]["repeat"])
-    failed = [m for m in members if m.get("status") != "done"]
-    samples = [m["result"] for m in done]
-    first = samples[0] if samples else {}
-    pr = first.get("prune_record", {})
-    series = group["series"]
-    saved = group.get("pruned_dir")  # a `glu-prune prune` output, measured as saved (level 0): its level
-    record = {
+SPREAD_SHOWN = (  # metrics whose min and max go into the tidy table beside the median
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "tokens_per_s",
+    "fixed_length_tokens_per_s",
+    "energy_j_per_token",
+    "energy_j_per_computed_token",
+)
+
+
+def _header(group: dict, first: dict) -> dict:
+    """Who and what was measured: model, hardware, pruning (a pruned dir measured as saved: its level)."""
+    pr, series = first.get("prune_record", {}), group["series"]
+    saved = group.get("pruned_dir")
+    return {
         "model": group["model"],
         "random_weights": group["random_weights"],
         "dtype": group["dtype"],
@@ -163,27 +170,35 @@ def _aggregate(group: dict, members: list[dict]) -> dict:
         "new_tokens": group["new_tokens"],
         "batches": group["batches"],
         "repeats": group["repeats"],
-        "repeats_done": len(done),
-        "repeats_failed": len(failed),
-        "order": group["order"],
     }
-    record.update({k: first.get(k) for k in CONSTANT})
-    spreads, raw = {}, {}
+
+
+def _medians(samples: list[dict]) -> tuple[dict, dict, dict]:
+    """(columns: median, and min/max of SPREAD_SHOWN; spread per metric; raw values per metric)."""
+    columns, spreads, raw = {}, {}, {}
     for metric in METRICS:
-        values = [_number(s.get(metric)) for s in samples]
-        raw[metric] = values
-        spreads[metric] = spread(values)
-        record[metric] = spreads[metric]["median"]
-        if metric in (
-            "ttft_ms",
-            "tpot_ms",
-            "e2e_ms",
-            "tokens_per_s",
-            "fixed_length_tokens_per_s",
-            "energy_j_per_token",
-            "energy_j_per_computed_token",
-        ):
-            record[f"{metric}_min"], record[f"{metric}_max"] = spreads[metric]["min"], spreads[metric]["max"]
+        raw[metric] = [_number(s.get(metric)) for s in samples]
+        spreads[metric] = spread(raw[metric])
+        columns[metric] = spreads[metric]["median"]
+        if metric in SPREAD_SHOWN:
+            columns[f"{metric}_min"], columns[f"{metric}_max"] = (
+                spreads[metric]["min"],
+                spreads[metric]["max"],
+            )
+    return columns, spreads, raw
+
+
+def _aggregate(group: dict, members: list[dict]) -> dict:
+    """One record from the measurements of one group (its repeats): medians, spread, raw values."""
+    done = sorted((m for m in members if m.get("status") == "done"), key=lambda m: m["identity"]["repeat"])
+    failed = [m for m in members if m.get("status") != "done"]
+    samples = [m["result"] for m in done]
+    first = samples[0] if samples else {}
+    record = _header(group, first)
+    record.update(repeats_done=len(done), repeats_failed=len(failed), order=group["order"])
+    record.update({k: first.get(k) for k in CONSTANT})
+    columns, spreads, raw = _medians(samples)
+    record.update(columns)
     loads = [s["loadavg_start"][0] for s in samples] + [s["loadavg_end"][0] for s in samples]
     record["loadavg_1m_max"] = max(loads) if loads else None
     record["status"] = (
@@ -224,6 +239,38 @@ def record_keys(records) -> set[str]:
     return {identity_key(r["identity"]) for r in records}
 
 
+def _groups(directory: Path) -> dict[str, tuple[dict, list]]:
+    """Profile measurements under `directory`, grouped by record (identity without the repeat)."""
+    groups: dict[str, tuple[dict, list]] = {}
+    for rec in CheckpointStore(directory / "checkpoints", KIND, measurement_problem).records():
+        group = group_identity(rec["identity"])
+        groups.setdefault(identity_key(group), (group, []))[1].append(rec)
+    return groups
+
+
+def _write(dest: Path, prefix: str, recs: list[dict], groups: dict, runs: list[dict], damaged: list) -> None:
+    """<prefix>_results.csv (tidy scalars) and <prefix>_complete.json (records, their measurements,
+    the runs that measured them, and the files of the run dir that were set aside as damaged)."""
+    import pandas as pd
+
+    nested = {"identity", "spread", "samples", "order_positions", "errors"}
+    table = pd.DataFrame([{k: v for k, v in r.items() if k not in nested} for r in recs])
+    atomic_write_text(dest / f"{prefix}_results.csv", table.to_csv(index=False))
+    mine = (recs[0]["model"], recs[0]["random_weights"])
+    measurements = [m for g, ms in groups.values() if (g["model"], g["random_weights"]) == mine for m in ms]
+    measured_by = {(m.get("result") or {}).get("run_id") for m in measurements}
+    atomic_write_json(
+        dest / f"{prefix}_complete.json",
+        {
+            "about": __doc__.splitlines()[0],
+            "runs": [run for run in runs if run.get("run_id") in measured_by],
+            "records": recs,
+            "measurements": measurements,
+            "damaged": damaged,
+        },
+    )
+
+
 def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
     """Records from the measurements under `directory`; writes per model and weights kind
     `<model>_profile_results.csv` (tidy, scalars) and `<model>_profile_complete.json` (records
@@ -232,14 +279,9 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
 
     `select`: identity keys (`record_keys`) of the records to keep, e.g. those of one invocation;
     by default every record in the directory, including those of earlier runs with other settings."""
-    import pandas as pd
-
     directory = Path(directory)
     dest = Path(dest) if dest is not None else directory
-    groups: dict[str, tuple[dict, list]] = {}
-    for rec in CheckpointStore(directory / "checkpoints", KIND, measurement_problem).records():
-        group = group_identity(rec["identity"])
-        groups.setdefault(identity_key(group), (group, []))[1].append(rec)
+    groups = _groups(directory)
     records = [_aggregate(g, members) for g, members in groups.values()]
     by_key = {identity_key(r["identity"]): r for r in records}
     for r in records:  # a pruned dir has no unpruned model in its series (level 0 is itself)
@@ -253,41 +295,14 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
         select = set(select)
         records = [r for r in records if identity_key(r["identity"]) in select]
         groups = {k: v for k, v in groups.items() if k in select}
-    records.sort(
-        key=lambda r: (
-            r["model"],
-            r["random_weights"],
-            r["dtype"],
-            str(r["divisor"]),
-            r["workload"],
-            r["batch_size"],
-            r["pruning_pct"],
-        )
-    )
-
+    order = ("model", "random_weights", "dtype", "divisor", "workload", "batch_size", "pruning_pct")
+    records.sort(key=lambda r: tuple(str(r[k]) if k == "divisor" else r[k] for k in order))
     runs = read_runs(directory)
     files: dict[str, list[dict]] = {}
     for r in records:
         files.setdefault(
             f"{slug(r['model'])}{'-random-weights' if r['random_weights'] else ''}_profile", []
         ).append(r)
-    nested = {"identity", "spread", "samples", "order_positions", "errors"}
     for prefix, recs in files.items():
-        table = pd.DataFrame([{k: v for k, v in r.items() if k not in nested} for r in recs])
-        atomic_write_text(dest / f"{prefix}_results.csv", table.to_csv(index=False))
-        mine = (recs[0]["model"], recs[0]["random_weights"])
-        measurements = [
-            m for g, ms in groups.values() if (g["model"], g["random_weights"]) == mine for m in ms
-        ]
-        measured_by = {(m.get("result") or {}).get("run_id") for m in measurements}
-        atomic_write_json(
-            dest / f"{prefix}_complete.json",
-            {
-                "about": __doc__.splitlines()[0],
-                "runs": [run for run in runs if run.get("run_id") in measured_by],
-                "records": recs,
-                "measurements": measurements,
-                "damaged": damaged_files(directory / "checkpoints", directory / "runs"),
-            },
-        )
+        _write(dest, prefix, recs, groups, runs, damaged_files(directory / "checkpoints", directory / "runs"))
     return records

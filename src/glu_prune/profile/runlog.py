@@ -1,5 +1,5 @@
 """Run logs: one JSON record per profiling invocation under `<out>/runs/`, "running" until the run
-ends and then rewritten with what happened, in one line (`run_status`).
+ends and then rewritten with what happened, in one line (`session.run_status`).
 
 A SIGKILL leaves a log that says "running" for a process that no longer exists: the next run in
 the same folder marks it abandoned. A log that is not a run record (torn, not JSON, not an
@@ -57,24 +57,3 @@ def _writer_alive(run: dict) -> bool:
             return True  # no way to tell: left as it is
         pid = int(pid)
     return writer_alive(host, pid, run["started_at"])
-
-
-def run_status(pending: int, done: list, failed: list, missing: list, stopped_by: str | None) -> str:
-    """What the run did, in one line: 'finished' only when every pending measurement succeeded."""
-
-    def some(labels):
-        return ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
-
-    if not failed and not missing:
-        return "finished" if not stopped_by else f"finished, then stopped by {stopped_by}"
-    parts = [f"{len(done)} of {pending} pending measurements done"]
-    if failed:
-        parts.append(f"{len(failed)} failed ({some(failed)}; a rerun retries them)")
-    if missing:
-        parts.append(f"{len(missing)} not run ({some(missing)})")
-    head = (
-        f"interrupted by {stopped_by}"
-        if stopped_by
-        else ("incomplete" if missing else "finished with failures")
-    )
-    return f"{head}: {'; '.join(parts)}"

@@ -27,6 +27,12 @@ class PruneConfig:
         problems = self._problems()
         if problems:
             raise UserError("; ".join(problems))
+        # one identity per experiment: 40 and 40.0 (a JSON plan, a CLI flag) prune the same neurons
+        for name in ("pct", "expansion_ratio"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(self.layers))
 
     def _problems(self) -> list[str]:
         if self.method not in METHODS:
@@ -77,13 +83,19 @@ def _number(v) -> bool:
 
 
 def level_configs(levels, method: str = "maw", divisor: int | None = None, seed: int = 0, **options) -> list:
-    """One PruneConfig per pruning level; level 0 is the unpruned model (None)."""
+    """One PruneConfig per pruning level; level 0 is the unpruned model (None). The one place where
+    levels become configs (study, comparison, profile, CLI, notebooks), so they share checkpoints.
+
+    `options`: the other PruneConfig fields (layers, calibration_samples, calibration_seq_len)."""
     if isinstance(levels, (str, bytes)) or not all(_number(level) for level in levels):
         raise UserError(f"pruning levels must be a list of numbers, got {levels!r}")
+    if not levels:
+        raise UserError("give at least one pruning level")
     if len(set(levels)) != len(levels):
         raise UserError("a pruning level is listed twice")
     if any(not 0 <= level < 100 for level in levels):
         raise UserError("pruning levels must be in [0, 100)")
+    PruneConfig(method, pct=50.0, divisor=divisor, seed=seed, **options)  # checked even if every level is 0
     return [
         None if level == 0 else PruneConfig(method, pct=float(level), divisor=divisor, seed=seed, **options)
         for level in levels

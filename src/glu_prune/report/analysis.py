@@ -1,5 +1,6 @@
 """Reading measured results and turning them into comparable numbers: which metric speaks for each
-task, normalisation to the unpruned model, capability groups, and the upload decision matrix.
+task, normalisation to the unpruned model, capability groups, and speed-ups over the unpruned model
+(the upload decision matrix built from them is in decision.py).
 
 Plain pandas over the tidy CSVs written by `consolidate_results` (capability) and
 `consolidate_profiles` (performance). Two rows are only ever compared when they measured the same
@@ -11,10 +12,9 @@ models).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 from ..errors import UserError
-from .metrics import CONFIG_KEYS, GROUP_ORDER, LIKE_KEYS, NO_STDERR, PRIMARY_METRICS, group_of, headline
+from .metrics import CONFIG_KEYS, LIKE_KEYS, NO_STDERR, PRIMARY_METRICS, group_of, headline
 from .results import join_key
 
 
@@ -53,6 +53,75 @@ def ratio_with_stderr(value, stderr, base, base_stderr, higher_is_better: bool):
     return ratio, math.sqrt((num_se / den) ** 2 + (num * den_se / den**2) ** 2)
 
 
+DEFAULTS = (  # columns an in-memory or older table may lack, and what they mean when absent
+    ("filter", "none"),
+    ("num_fewshot", 0),
+    ("data_source", "unknown"),
+    ("limit", None),
+    ("chat_template", None),
+    ("divisor", None),
+    ("seed", None),
+)
+
+
+def _task_rows(evaluation, primary_only: bool):
+    """The tasks' own rows (not subtasks'), typed, with direction, capability group and headline."""
+    import pandas as pd
+
+    table = evaluation.copy()
+    if "subtask" not in table:
+        table["subtask"] = table["task"]
+    for col, default in DEFAULTS:
+        if col not in table:
+            table[col] = default
+    table["filter"] = table["filter"].fillna("none")
+    for col in ("value", "stderr"):  # in-memory tables hold None where a CSV holds NaN
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
+    table = table[table["subtask"] == table["task"]]
+    if primary_only:
+        keep = [
+            row.task not in PRIMARY_METRICS
+            or any((m.name, m.filter) == (row.metric, row.filter) for m in PRIMARY_METRICS[row.task])
+            for row in table.itertuples()
+        ]
+        table = table[keep]
+    return table.assign(
+        higher_is_better=[_direction(r) for r in table.to_dict("records")],
+        group=table["task"].map(group_of),
+        headline=[
+            (h := headline(r.task)) is None or (h.name, h.filter) == (r.metric, r.filter)
+            for r in table.itertuples()
+        ],
+    )
+
+
+def _baselines(table, is_base):
+    """The unpruned rows by LIKE_KEYS; two that measured the same thing differently raise."""
+    base = table[is_base].assign(_k=lambda f: join_key(f, LIKE_KEYS))
+    clash = base.groupby("_k").filter(lambda g: g["value"].nunique(dropna=False) > 1)
+    if not clash.empty:
+        r = clash.iloc[0]
+        raise UserError(
+            f"ambiguous baseline: {clash['_k'].nunique()} settings have several unpruned results "
+            f"that differ (e.g. {r['model']} {r['task']}/{r['metric']}); load one run's results"
+        )
+    return base.drop_duplicates("_k").set_index("_k")
+
+
+def _notes(table, base_rows):
+    """Why a row has no ratio or no stderr, in words."""
+    table["note"] = ""
+    table.loc[table["baseline_value"].isna(), "note"] = (
+        "no unpruned result with the same settings (few-shot, data source, limit, chat template)"
+    )
+    table.loc[table["higher_is_better"].isna(), "note"] = "direction of this metric unknown"
+    zero = table["baseline_value"].eq(0) & table["higher_is_better"].eq(True)
+    table.loc[zero, "note"] = "baseline scored 0: ratio undefined (see delta)"
+    unknown = table["normalised"].notna() & table["normalised_stderr"].isna() & ~base_rows
+    table.loc[unknown, "note"] = NO_STDERR
+    return table
+
+
 def normalise_to_baseline(evaluation, primary_only: bool = True):
     """Each row of the tidy evaluation table next to the unpruned model's row that measured the
     same thing (LIKE_KEYS), with:
@@ -66,53 +135,12 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
     rows measured the same thing with different results (ambiguous baseline) or the table is empty.
     """
     import numpy as np
-    import pandas as pd
 
     if evaluation is None or evaluation.empty:
         raise UserError("no evaluation results to normalise")
-    table = evaluation.copy()
-    if "subtask" not in table:
-        table["subtask"] = table["task"]
-    for col, default in (
-        ("filter", "none"),
-        ("num_fewshot", 0),
-        ("data_source", "unknown"),
-        ("limit", None),
-        ("chat_template", None),
-        ("divisor", None),
-        ("seed", None),
-    ):
-        if col not in table:
-            table[col] = default
-    table["filter"] = table["filter"].fillna("none")
-    for col in ("value", "stderr"):  # in-memory tables hold None where a CSV holds NaN
-        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
-    table = table[table["subtask"] == table["task"]]  # the task's own numbers, not its subtasks'
-    if primary_only:
-        keep = [
-            row.task not in PRIMARY_METRICS
-            or any((m.name, m.filter) == (row.metric, row.filter) for m in PRIMARY_METRICS[row.task])
-            for row in table.itertuples()
-        ]
-        table = table[keep]
-    table = table.assign(
-        higher_is_better=[_direction(r) for r in table.to_dict("records")],
-        group=table["task"].map(group_of),
-        headline=[
-            (h := headline(r.task)) is None or (h.name, h.filter) == (r.metric, r.filter)
-            for r in table.itertuples()
-        ],
-    )
+    table = _task_rows(evaluation, primary_only)
     is_base = (table["method"] == "none") & (table["pruning_pct"] == 0)
-    base = table[is_base].assign(_k=lambda f: join_key(f, LIKE_KEYS))
-    clash = base.groupby("_k").filter(lambda g: g["value"].nunique(dropna=False) > 1)
-    if not clash.empty:
-        r = clash.iloc[0]
-        raise UserError(
-            f"ambiguous baseline: {clash['_k'].nunique()} settings have several unpruned results "
-            f"that differ (e.g. {r['model']} {r['task']}/{r['metric']}); load one run's results"
-        )
-    base = base.drop_duplicates("_k").set_index("_k")
+    base = _baselines(table, is_base)
     keys = join_key(table, LIKE_KEYS)
     table["baseline_value"] = keys.map(base["value"]).astype(float)
     table["baseline_stderr"] = keys.map(base["stderr"]).astype(float)
@@ -129,16 +157,7 @@ def normalise_to_baseline(evaluation, primary_only: bool = True):
     base_rows = is_base[table.index]
     table.loc[base_rows, ["normalised", "delta"]] = [1.0, 0.0]
     table.loc[base_rows, ["normalised_stderr", "delta_stderr"]] = 0.0
-    table["note"] = ""
-    table.loc[table["baseline_value"].isna(), "note"] = (
-        "no unpruned result with the same settings (few-shot, data source, limit, chat template)"
-    )
-    table.loc[table["higher_is_better"].isna(), "note"] = "direction of this metric unknown"
-    zero = table["baseline_value"].eq(0) & table["higher_is_better"].eq(True)
-    table.loc[zero, "note"] = "baseline scored 0: ratio undefined (see delta)"
-    unknown = table["normalised"].notna() & table["normalised_stderr"].isna() & ~base_rows
-    table.loc[unknown, "note"] = NO_STDERR
-    return table.reset_index(drop=True)
+    return _notes(table, base_rows).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- group retention
@@ -189,22 +208,69 @@ def group_retention(normalised):
     return pd.DataFrame(out)
 
 
-# ----------------------------------------------------------------------------- decision matrix
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a pruned model is worth uploading. Recorded in every row of the decision matrix."""
-
-    min_retention: float = 0.90  # every capability group with results keeps at least this (1 = baseline)
-    min_speedup: float = 1.10  # measured decode speed-up (TPOT ratio) at the smallest batch size
-    min_memory_saving: float = 0.10  # fraction of the baseline's peak memory saved at the smallest batch
-    z: float = 1.96  # a retention within z * stderr of min_retention is 'borderline'
-
-
 def _geomean(values) -> float:
     vals = [v for v in values if v == v and v is not None and v > 0]
     return math.exp(sum(map(math.log, vals)) / len(vals)) if vals else math.nan
+
+
+RATIOS = {  # pruned / unpruned, same series, workload and batch size
+    "throughput_gain": "fixed_length_tokens_per_s",
+    "throughput_gain_real_tokens": "tokens_per_s",
+    "energy_ratio": "energy_j_per_computed_token",
+    "energy_ratio_real_tokens": "energy_j_per_token",
+    "memory_ratio": "peak_memory_bytes",
+}
+CONTEXT = ["model", "hardware", "dtype", "random_weights", "new_tokens"]
+
+
+def _against_baseline(profiles):
+    """Pruned rows with their RATIOS to the unpruned row of the same series, workload and batch."""
+    p = profiles.copy()
+    for col in (
+        "hardware",
+        "dtype",
+        "random_weights",
+        "divisor",
+        "prune_method",
+        "energy_source",
+        "new_tokens",
+    ):
+        if col not in p:
+            p[col] = None
+    series = [*CONTEXT, "prune_method", "divisor", "workload", "batch_size"]
+    base = (
+        p[p["pruning_pct"] == 0]
+        .assign(_k=lambda f: join_key(f, series))
+        .drop_duplicates("_k")
+        .set_index("_k")
+    )
+    p = p[p["pruning_pct"] > 0].copy()
+    k = join_key(p, series)
+    for name, col in RATIOS.items():
+        p[name] = (p[col] / k.map(base[col])).astype(float) if col in p and col in base else math.nan
+    p["memory_saving"] = 1 - p["memory_ratio"]
+    return p
+
+
+def _summary_row(key, g) -> dict:
+    """Speed-ups at the smallest batch (latency), throughput at the largest; geomeans over workloads."""
+    lo, hi = g["batch_size"].min(), g["batch_size"].max()
+    small, large = g[g["batch_size"] == lo], g[g["batch_size"] == hi]
+    return {
+        **dict(zip([*CONTEXT, "intermediate_size"], key, strict=False)),
+        "latency_batch": int(lo),
+        "throughput_batch": int(hi),
+        "decode_speedup": _geomean(small["measured_speedup"]),
+        "ideal_speedup": _geomean(small["ideal_speedup"]),
+        "ttft_speedup": _geomean(small.get("measured_speedup_ttft", [])),
+        "throughput_gain": _geomean(large["throughput_gain"]),
+        "throughput_gain_real_tokens": _geomean(large["throughput_gain_real_tokens"]),
+        "memory_saving": float(small["memory_saving"].median()),
+        "energy_per_token_ratio": _geomean(small["energy_ratio"]),
+        "energy_per_real_token_ratio": _geomean(small["energy_ratio_real_tokens"]),
+        "energy_source": ",".join(sorted(set(map(str, small["energy_source"].dropna())))) or None,
+        "workloads": ",".join(sorted(set(g["workload"]))),
+    }
 
 
 def performance_summary(profiles):
@@ -220,144 +286,6 @@ def performance_summary(profiles):
 
     if profiles is None or profiles.empty:
         return pd.DataFrame()
-    p = profiles.copy()
-    for col in (
-        "hardware",
-        "dtype",
-        "random_weights",
-        "divisor",
-        "prune_method",
-        "energy_source",
-        "new_tokens",
-    ):
-        if col not in p:
-            p[col] = None
-    context = ["model", "hardware", "dtype", "random_weights", "new_tokens"]
-    series = [*context, "prune_method", "divisor", "workload", "batch_size"]
-    base = (
-        p[p["pruning_pct"] == 0]
-        .assign(_k=lambda f: join_key(f, series))
-        .drop_duplicates("_k")
-        .set_index("_k")
-    )
-    p = p[p["pruning_pct"] > 0].copy()
-    k = join_key(p, series)
-    ratios = {
-        "throughput_gain": "fixed_length_tokens_per_s",
-        "throughput_gain_real_tokens": "tokens_per_s",
-        "energy_ratio": "energy_j_per_computed_token",
-        "energy_ratio_real_tokens": "energy_j_per_token",
-        "memory_ratio": "peak_memory_bytes",
-    }
-    for name, col in ratios.items():  # pruned / unpruned
-        p[name] = (p[col] / k.map(base[col])).astype(float) if col in p and col in base else math.nan
-    p["memory_saving"] = 1 - p["memory_ratio"]
-    out = []
-    for key, g in p.groupby([*context, "intermediate_size"], dropna=False):
-        lo, hi = g["batch_size"].min(), g["batch_size"].max()
-        small, large = g[g["batch_size"] == lo], g[g["batch_size"] == hi]
-        out.append(
-            {
-                **dict(zip([*context, "intermediate_size"], key, strict=False)),
-                "latency_batch": int(lo),
-                "throughput_batch": int(hi),
-                "decode_speedup": _geomean(small["measured_speedup"]),
-                "ideal_speedup": _geomean(small["ideal_speedup"]),
-                "ttft_speedup": _geomean(small.get("measured_speedup_ttft", [])),
-                "throughput_gain": _geomean(large["throughput_gain"]),
-                "throughput_gain_real_tokens": _geomean(large["throughput_gain_real_tokens"]),
-                "memory_saving": float(small["memory_saving"].median()),
-                "energy_per_token_ratio": _geomean(small["energy_ratio"]),
-                "energy_per_real_token_ratio": _geomean(small["energy_ratio_real_tokens"]),
-                "energy_source": ",".join(sorted(set(map(str, small["energy_source"].dropna())))) or None,
-                "workloads": ",".join(sorted(set(g["workload"]))),
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def _verdict(row: dict, groups: list[str], t: Thresholds) -> tuple[str, str]:
-    reasons, borderline = [], []
-    for g in groups:
-        r, se = row.get(f"retention_{g}"), row.get(f"retention_{g}_stderr")
-        if r is None or r != r:
-            continue
-        if se == se and abs(r - t.min_retention) < t.z * se:
-            borderline.append(f"{g} retention {r:.3f}±{se:.3f} is within {t.z:g} s.e. of {t.min_retention:g}")
-        elif r < t.min_retention:
-            reasons.append(f"{g} retention {r:.3f} < {t.min_retention:g}")
-    if not any(row.get(f"retention_{g}") == row.get(f"retention_{g}") for g in groups):
-        return "undecided", "no capability results with a baseline"
-    speed, mem = row.get("decode_speedup", math.nan), row.get("memory_saving", math.nan)
-    if speed != speed and mem != mem:
-        return "undecided", "no profile measurements for this width"
-    if not (speed >= t.min_speedup or mem >= t.min_memory_saving):
-        reasons.append(
-            f"gain too small: decode speed-up {speed:.3f} < {t.min_speedup:g} "
-            f"and memory saving {mem:.3f} < {t.min_memory_saving:g}"
-        )
-    if reasons:
-        return "do not upload", "; ".join(reasons + borderline)
-    if borderline:
-        return "borderline", "; ".join(borderline)
-    return (
-        "upload",
-        f"retention >= {t.min_retention:g} in {', '.join(groups)}; decode speed-up {speed:.3f}, memory "
-        f"saving {mem:.3f}",
-    )
-
-
-def decision_matrix(evaluation, profiles=None, thresholds: Thresholds = Thresholds()):
-    """One row per pruned config (x profiling hardware/dtype/weights kind): capability retention per
-    group (mean headline retention, stderr, tasks), the worst task, measured speed-up, throughput
-    gain, memory saving and energy per token, and a recommendation with its reason. Speed is
-    matched by model and intermediate_size: it depends on the shapes, not on which neurons were
-    kept. The thresholds are recorded in columns threshold_*."""
-    import pandas as pd
-
-    norm = normalise_to_baseline(evaluation)
-    retention = group_retention(norm)
-    if retention.empty:
-        raise UserError("no pruned configuration has capability results next to an unpruned baseline")
-    keys = [
-        k
-        for k in retention.columns
-        if k not in ("group", "retention", "retention_stderr", "tasks", "n_tasks")
-    ]
-    groups = [g for g in GROUP_ORDER if g in set(retention["group"])]
-    wide = None
-    for g in groups:
-        part = (
-            retention[retention["group"] == g]
-            .drop(columns="group")
-            .rename(
-                columns={
-                    "retention": f"retention_{g}",
-                    "retention_stderr": f"retention_{g}_stderr",
-                    "tasks": f"tasks_{g}",
-                    "n_tasks": f"n_tasks_{g}",
-                }
-            )
-        )
-        wide = part if wide is None else wide.merge(part, on=keys, how="outer")
-    pruned = norm[norm["headline"] & (norm["method"] != "none") & norm["normalised"].notna()]
-    worst = pruned.loc[pruned.groupby(join_key(pruned, keys))["normalised"].idxmin()]
-    wide["_k"] = join_key(wide, keys)
-    worst = worst.assign(_k=join_key(worst, keys)).set_index("_k")
-    wide["worst_task"] = wide["_k"].map(worst["task"])
-    wide["worst_retention"] = wide["_k"].map(worst["normalised"])
-    perf = performance_summary(profiles)
-    if not perf.empty:
-        wide = wide.merge(perf, on=["model", "intermediate_size"], how="left")
-    rows = []
-    for row in wide.drop(columns="_k").to_dict("records"):
-        verdict, reason = _verdict(row, groups, thresholds)
-        rows.append(
-            {
-                **row,
-                "recommendation": verdict,
-                "reason": reason,
-                **{f"threshold_{k}": v for k, v in asdict(thresholds).items()},
-            }
-        )
-    return pd.DataFrame(rows)
+    p = _against_baseline(profiles)
+    groups = p.groupby([*CONTEXT, "intermediate_size"], dropna=False)
+    return pd.DataFrame([_summary_row(key, g) for key, g in groups])

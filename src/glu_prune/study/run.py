@@ -1,127 +1,162 @@
-"""A whole study from one plan: architecture -> method comparison -> capability sweep -> profile -> figures.
+"""A whole study from one plan: architecture -> per model: method comparison, capability sweep,
+profile -> figures.
 
-The plan is data (studies/<name>.json, or any JSON file of the same shape). Evaluation work is
-split into jobs run by `lanes` worker processes with one torch thread each: on a small CPU
-machine two single-thread processes get more done than one process with two threads. Every job
-writes checkpoints, so rerunning the same command continues where a stopped run left off. The
-profile runs after the evaluation lanes are done, alone, so they do not disturb its timings.
-Consolidated files hold exactly the planned runs, never a stale checkpoint left in the run dir.
+The plan is typed data (plan.py). Each part (one model) works in its own folder of the run dir;
+every part writes its results into the same results dir (file names carry the model), and the
+figures are drawn once, at the end, from everything there. Evaluation work is split into jobs run
+by `lanes` worker processes with one torch thread each. Every job writes checkpoints, so rerunning
+the same command continues where a stopped run left off. The profile runs after the evaluation
+lanes are done, alone, so they do not disturb its timings. Consolidated files hold exactly the
+planned runs, never a stale checkpoint left in the run dir.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name
-from ..profile import ProfileConfig, consolidate_profiles, record_keys, run_carbon_profiling
-from ..prune import DEFAULT_LEVELS, write_tables
+from ..profile import consolidate_profiles, record_keys, run_carbon_profiling
+from ..prune import write_tables
 from ..report import draw_figures
 from ..store import atomic_write_json
-from .jobs import _comparison_pairs, _consolidate, _evaluation_jobs, _sweep_pairs, best_data_method
-from .plan import _cfg, load_plan
+from .console import Console
+from .jobs import best_data_method, comparison_pairs, consolidate, evaluation_jobs, prepare_best, sweep_pairs
+from .plan import ModelPlan, StudyPlan, load_plan
 from .pool import run_pool
 
 
 def run_study(
-    plan_name: str,
+    plan: StudyPlan | str,
     out: str | Path,
     results: str | Path | None = None,
     lanes: int | None = None,
     profile: bool = True,
     log=print,
+    progress: bool = True,
 ) -> dict:
-    """Run every phase of the plan; return a status dict. Results go to `results` (default: out)."""
-    plan = load_plan(plan_name)
+    """Run every phase of every part of the plan; return a status dict (also written to
+    <out>/status.json). Results go to `results` (default: out)."""
+    plan = load_plan(plan) if isinstance(plan, str) else plan
+    if lanes is not None and lanes < 1:
+        raise UserError(f"lanes must be at least 1, got {lanes}")
     out = Path(out).resolve()
     results = Path(results).resolve() if results else out
-    run_dir = out / "evaluation"
-    plan_path = out / "plan.json"
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(plan_path, plan)
-    lanes = lanes or plan.get("lanes", 1)
-    name = canonical_name(plan["model"])
+    atomic_write_json(out / "plan.json", plan.to_dict())
     start, load = time.time(), [os.getloadavg()[0]]
-    status: dict = {"plan": plan_name, "out": str(out), "results": str(results), "phases": {}}
-
-    log("[1/5] architecture tables (config only)")
-    arch = plan.get("architecture", {})
-    write_tables(
-        [plan["model"]],
-        arch.get("levels", DEFAULT_LEVELS),
-        [None, *arch.get("divisors", [])],
-        results / "model_architectures",
-    )
-
-    log(f"[2/5] method comparison and capability sweep ({lanes} worker processes; logs in {run_dir}/logs)")
-    chosen = {}
-
-    def pick_best(job):
-        best, means = best_data_method(plan, run_dir)
-        chosen.update(method=best, means=means)
-        log(
-            f"  best data-driven method: {best} (mean {plan['comparison']['choose_by']['metric']}: "
-            f"{ {k: round(v, 3) for k, v in means.items()} })"
-        )
-        rest = [p for p in plan["sweep"]["levels"] if p != 0 and p not in plan["comparison"]["levels"]]
-        return {**job, "name": f"sweep-{best}", "configs": [_cfg(best, p) for p in rest]}
-
-    failed = run_pool(_evaluation_jobs(plan, pick_best), lanes, plan_path, run_dir, log)
-    status["phases"]["evaluation"] = {"failed_jobs": failed}
-
-    log("[3/5] consolidating the capability results")
-    if not chosen:
-        try:
-            chosen["method"], chosen["means"] = best_data_method(plan, run_dir)
-        except UserError as exc:
-            status["phases"]["evaluation"]["error"] = str(exc)
-    settings = {"plan": plan, "chosen_data_method": chosen.get("method"), "choice_means": chosen.get("means")}
-    views = {
-        f"{name}_offline" if plan.get("offline", True) else name: _sweep_pairs(plan, chosen.get("method")),
-        "method_comparison": _comparison_pairs(plan),
-    }
-    for view, pairs in views.items():
-        paths = (results / f"{view}_results.csv", results / f"{view}_complete.json")
-        table, complete, missing = _consolidate(plan, run_dir, pairs, paths, settings)
-        status["phases"].setdefault("consolidation", {})[view] = {
-            "runs": len(complete["runs"]),
-            "missing": missing,
-        }
-        log(
-            f"  {paths[0].name}: {len(complete['runs'])} task runs, {len(table)} rows"
-            + (f", {missing} planned runs MISSING" if missing else "")
-        )
-
-    if profile:
-        log("[4/5] performance and energy profile (alone, after the evaluation)")
-        status["phases"]["profile"] = _profile(plan, out / "profile", results, log)
-    else:
-        log("[4/5] profile skipped (--no-profile)")
-
-    log("[5/5] figures")
-    report = draw_figures(results, results / "figures")
-    status["phases"]["figures"] = {"written": [p.name for p in report.written], "not_drawn": report.notes}
+    status: dict = {"plan": plan.source, "out": str(out), "results": str(results), "parts": {}}
+    total = sum(len(evaluation_jobs(p)) + (len(p.profile.divisors) if profile else 0) for p in plan.parts)
+    console = Console(total, log, progress)
+    try:
+        console.say("[1/5] architecture tables (config only)")
+        _architecture(plan, results)
+        for part in plan.parts:
+            work = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
+            status["parts"][part.name] = work.run(profile)
+        console.say("[5/5] figures")
+        with console.reporting_damage("figures"):
+            report = draw_figures(results, results / "figures")
+    finally:
+        console.close()
     load.append(os.getloadavg()[0])
-    status["minutes"] = (time.time() - start) / 60
-    status["load1_start_end"] = load
-    status["complete"] = (
-        not failed
-        and all(v["missing"] == 0 for v in status["phases"]["consolidation"].values())
-        and (not profile or status["phases"]["profile"]["incomplete"] == 0)
+    status.update(
+        figures={"written": [p.name for p in report.written], "not_drawn": report.notes},
+        damaged=console.damaged,
+        minutes=(time.time() - start) / 60,
+        load1_start_end=load,
+        complete=all(p["complete"] for p in status["parts"].values()),
     )
+    atomic_write_json(out / "status.json", status)
     return status
 
 
-def _profile(plan: dict, out: Path, results: Path, log) -> dict:
-    p = plan["profile"]
-    records = []
-    for divisor in p.get("divisors", [None]):
-        options = {k: tuple(v) if isinstance(v, list) else v for k, v in p.items() if k != "divisors"}
-        config = ProfileConfig(**{**options, "levels": tuple(p["levels"]), "divisor": divisor})
-        records += run_carbon_profiling(ModelSpec(plan["model"]), config, out, progress=True)
-    consolidate_profiles(out, results, select=record_keys(records))  # exactly the planned measurements
-    incomplete = sum(r["status"] != "complete" for r in records)
-    log(f"  {len(records)} profile records" + (f", {incomplete} INCOMPLETE" if incomplete else ""))
-    return {"records": len(records), "incomplete": incomplete}
+def _architecture(plan: StudyPlan, results: Path) -> None:
+    """One table of every part's model, at the union of the parts' levels and divisors."""
+    levels = sorted({lv for p in plan.parts for lv in p.architecture.levels})
+    divisors = sorted({d for p in plan.parts for d in p.architecture.divisors})
+    models = list(dict.fromkeys(p.model for p in plan.parts))
+    write_tables(models, levels, [None, *divisors], results / "model_architectures")
+
+
+class _PartRun:
+    """One model's phases 2-4, in its own folder of the run dir."""
+
+    def __init__(self, part: ModelPlan, source: str, work: Path, results: Path, lanes: int, console: Console):
+        self.part, self.source, self.work, self.results = part, source, work, results
+        self.lanes, self.console = lanes, console
+        self.run_dir = work / "evaluation"
+        self.chosen: dict = {}
+
+    def run(self, profile: bool) -> dict:
+        part, say = self.part, self.console.say
+        plan_path = atomic_write_json(self.work / "plan.json", part.to_dict())
+        say(
+            f"[2/5] {part.name}: method comparison and capability sweep ({self.lanes} worker processes; "
+            f"logs in {self.run_dir}/logs)"
+        )
+        jobs = evaluation_jobs(part, partial(prepare_best, part, self.run_dir, self.chosen, say))
+        failed = run_pool(jobs, self.lanes, plan_path, self.run_dir, self.console)
+        status: dict = {"evaluation": {"failed_jobs": failed}}
+        say(f"[3/5] {part.name}: consolidating the capability results")
+        with self.console.reporting_damage(f"{part.name} consolidation"):
+            status["consolidation"] = self._consolidate(status["evaluation"])
+        if profile:
+            say(f"[4/5] {part.name}: performance and energy profile (alone, after the evaluation)")
+            with self.console.reporting_damage(f"{part.name} profile"):
+                status["profile"] = self._profile()
+        else:
+            say(f"[4/5] {part.name}: profile skipped (--no-profile)")
+        status["complete"] = (
+            not failed
+            and all(v["missing"] == 0 for v in status["consolidation"].values())
+            and (not profile or status["profile"]["incomplete"] == 0)
+        )
+        return status
+
+    def _consolidate(self, evaluation: dict) -> dict:
+        part = self.part
+        if not self.chosen and part.comparison.data_driven:
+            try:
+                self.chosen["method"], self.chosen["means"] = best_data_method(part, self.run_dir)
+            except UserError as exc:
+                evaluation["error"] = str(exc)
+        settings = {
+            "plan": part.to_dict(),
+            "study": self.source,
+            "chosen_data_method": self.chosen.get("method"),
+            "choice_means": self.chosen.get("means"),
+        }
+        views = {
+            part.sweep_view: sweep_pairs(part, self.chosen.get("method")),
+            part.comparison_view: comparison_pairs(part),
+        }
+        out = {}
+        for view, pairs in views.items():
+            paths = (self.results / f"{view}_results.csv", self.results / f"{view}_complete.json")
+            table, complete, missing = consolidate(part, self.run_dir, pairs, paths, settings)
+            out[view] = {"runs": len(complete["runs"]), "missing": missing}
+            self.console.say(
+                f"  {paths[0].name}: {len(complete['runs'])} task runs, {len(table)} rows"
+                + (f", {missing} planned runs MISSING" if missing else "")
+            )
+        return out
+
+    def _profile(self) -> dict:
+        records, spec, out = [], self.part.spec(), self.work / "profile"
+        for config in self.part.profile.configs():
+            mine = run_carbon_profiling(spec, config, out, progress=False)
+            incomplete = sum(r["status"] != "complete" for r in mine)
+            name = f"{self.part.name} profile (divisor {config.divisor})"
+            self.console.finished(
+                name, not incomplete, f"{incomplete} records incomplete (a rerun retries them)"
+            )
+            records += mine
+        consolidate_profiles(out, self.results, select=record_keys(records))  # exactly the planned ones
+        incomplete = sum(r["status"] != "complete" for r in records)
+        self.console.say(
+            f"  {len(records)} profile records" + (f", {incomplete} INCOMPLETE" if incomplete else "")
+        )
+        return {"records": len(records), "incomplete": incomplete}

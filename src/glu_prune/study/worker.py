@@ -1,4 +1,6 @@
-"""Worker entry of the study's pool: python -m glu_prune.study.worker --plan FILE --run-dir DIR --job JSON"""
+"""Worker entry of the study's pool: python -m glu_prune.study.worker --plan PART --run-dir DIR --job JSON
+
+PART is one model's plan (JSON) as the study wrote it into its folder of the run dir."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .jobs import run_job
-from .plan import load_plan
+from .plan import parse_plan
 
 
 def main(argv=None) -> int:
@@ -17,7 +19,8 @@ def main(argv=None) -> int:
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--job", required=True)
     args = ap.parse_args(argv)
-    return run_job(load_plan(args.plan), json.loads(args.job), Path(args.run_dir))
+    (part,) = parse_plan(json.loads(Path(args.plan).read_text(encoding="utf-8")), args.plan).parts
+    return run_job(part, json.loads(args.job), Path(args.run_dir))
 
 
 if __name__ == "__main__":
