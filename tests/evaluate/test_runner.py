@@ -407,7 +407,7 @@ BAD_EVALUATE = [
         "must be",
     ),
     (["--tasks", "piqa", "--levels", "0,10", "--method", "data", "--calibration-seq-len", "0"], "must be"),
-    (["--tasks", "piqa", "--levels", "0,150"], "--levels must be in [0, 100)"),
+    (["--tasks", "piqa", "--levels", "0,150"], "pruning levels must be in [0, 100)"),
     (["--tasks", "piqa", "--pct", "10", "--layers", ","], "expected at least one integer"),
 ]
 

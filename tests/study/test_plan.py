@@ -264,9 +264,10 @@ def test_console_reports_damaged_files_and_lets_other_warnings_through(tmp_path,
 
 def test_two_local_models_filed_under_one_name_are_refused(tmp_path, capsys):
     from tiny import tiny_config
+    from transformers import AutoModelForCausalLM
 
-    for folder in ("a", "b"):
-        tiny_config("llama").save_pretrained(tmp_path / folder / "tiny")
+    for folder in ("a", "b"):  # whole model dirs (weights too: a dir without them is refused first)
+        AutoModelForCausalLM.from_config(tiny_config("llama")).save_pretrained(tmp_path / folder / "tiny")
     parts = [dict(quick(), model=str(tmp_path / folder / "tiny")) for folder in ("a", "b")]
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({"parts": parts}))
