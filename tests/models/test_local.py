@@ -129,8 +129,8 @@ def test_a_damaged_embedded_model_cache_is_set_aside_and_made_again(embedded_dir
 
     cache, made = tmp_path / embedded_dir.name, []
 
-    def make():  # stands in for the GGUF dequantization (tens of seconds): the same files, linked
-        made.append(cache)
+    def make(name):  # stands in for the GGUF dequantization (tens of seconds): the same files, linked
+        made.append(name)
         if not cache.exists():
             cache.mkdir()
             for f in embedded_dir.iterdir():
@@ -140,10 +140,10 @@ def test_a_damaged_embedded_model_cache_is_set_aside_and_made_again(embedded_dir
     shutil.copytree(embedded_dir, cache, ignore=shutil.ignore_patterns("*.safetensors"))
     with open(embedded_dir / "model.safetensors", "rb") as whole:
         (cache / "model.safetensors").write_bytes(whole.read(1000))  # a new, truncated file
-    monkeypatch.setattr("glu_prune.models.loading.embedded_model_dir", make)
+    monkeypatch.setattr("glu_prune.models.loading.gguf_model_dir", make)
     with pytest.warns(UserWarning, match="damaged model cache .* not a whole safetensors file"):
         source = weights_source(ModelSpec("default"))
-    assert source == str(cache) and len(made) == 2
+    assert source == str(cache) and made == ["smollm2-135m-instruct"] * 2
     assert (cache / "model.safetensors").samefile(embedded_dir / "model.safetensors")
     [aside] = (tmp_path / "damaged").iterdir()
     assert (aside / "model.safetensors").stat().st_size == 1000

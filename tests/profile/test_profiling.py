@@ -318,6 +318,11 @@ def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path,
         )
         if r["pruning_pct"]:
             assert r["ideal_speedup"] > 1 and r["intermediate_size"] < 384
+        b = base[(r["workload"], r["batch_size"])]
+        assert r["ideal_speedup"] == b["decode_bytes_per_step"] / r["decode_bytes_per_step"]
+        if r["batch_size"] == 2:  # the untied input table: one more row of 128 floats per row decoded
+            one = next(o for o in records if o["batch_size"] == 1 and o["pruning_pct"] == r["pruning_pct"])
+            assert r["decode_bytes_per_step"] - one["decode_bytes_per_step"] == 128 * 4
     files = sorted(p.name for p in (tmp_path / "out").glob("*_profile_*"))
     assert files == [
         "tiny-llama-random-weights_profile_complete.json",

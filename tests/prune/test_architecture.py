@@ -50,7 +50,20 @@ def test_embedded_counts():
     assert table[1]["total_parameters"] == 134_515_008 - 30 * 614 * 3 * 576
 
 
-@pytest.mark.parametrize("model_type", ["llama", "qwen2", "mistral", "gemma"])
+def test_gemma_3_270m_counts_from_its_shipped_config():
+    """268,098,176 parameters; each removed neuron takes 3 x 640 x 18 = 34,560 with it."""
+    table = architecture_table("gemma-3-270m", load_config("gemma-3-270m"), levels=(0, 10, 40, 60))
+    assert [r["intermediate_size"] for r in table] == [2048, 1844, 1229, 820]
+    assert table[0]["total_parameters"] == 268_098_176 and table[0]["expansion_ratio"] == 3.2
+    for r in table:
+        assert r["total_parameters"] == 268_098_176 - (2048 - r["intermediate_size"]) * 34_560
+        assert r["num_layers"] == 18 and r["hidden_size"] == 640
+    rounded = architecture_table("gemma-3-270m", load_config("gemma-3-270m"), levels=(10, 40), divisor=128)
+    assert [r["intermediate_size"] for r in rounded] == [1792, 1152]  # 1844, 1229 rounded down to 128s
+    assert rounded[1]["total_parameters"] == 237_132_416
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "mistral", "gemma", "gemma3_text"])
 @pytest.mark.parametrize("divisor", [None, 32])
 def test_table_equals_counting_a_really_pruned_model(model_type, divisor):
     table = architecture_table(model_type, tiny_config(model_type), levels=(25, 50), divisor=divisor)

@@ -176,7 +176,9 @@ def test_data_method_needs_a_tokenizer():
 # ----------------------------------------------------------------------------- other GLU families
 
 
-@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2"])
+@pytest.mark.parametrize(
+    "model_type", ["llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text"]
+)
 def test_tiny_families_prune_save_reload(model_type, tmp_path):
     from transformers import AutoModelForCausalLM
 

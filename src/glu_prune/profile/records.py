@@ -2,7 +2,8 @@
 
 A record is one (model, pruning series, level, workload, batch size): the median of its repeats
 with min/max/IQR, the raw per-repeat values, and the speed-ups over the same series' unpruned
-model (level 0): ideal from parameter bytes and FLOPs, measured from the median times.
+model (level 0): ideal from the parameter bytes a decode step reads and from FLOPs, measured from
+the median times.
 
 Token counts: `generated_tokens` are real output tokens (each row up to its first EOS),
 `computed_tokens` every position the timed work computed (batch x new_tokens, EOS or not).
@@ -59,6 +60,7 @@ METRICS = (
 # the same in every repeat of a record: taken from the first
 CONSTANT = (
     "model_bytes",
+    "decode_bytes_per_step",
     "energy_source",
     "energy_estimate",
     "emissions_country",
@@ -223,9 +225,7 @@ def _ratio(a, b):
 def _speedups(record: dict, base: dict | None) -> None:
     """Ideal and measured speed-ups over the series' unpruned model on the same workload."""
     b = base or {}
-    record["ideal_speedup"] = _ratio(
-        b.get("model_bytes"), record["model_bytes"]
-    )  # bytes read per decode step
+    record["ideal_speedup"] = _ratio(b.get("decode_bytes_per_step"), record["decode_bytes_per_step"])
     record["ideal_speedup_flops"] = _ratio(b.get("decode_flops_per_token"), record["decode_flops_per_token"])
     record["ideal_speedup_prefill_flops"] = _ratio(b.get("prefill_flops"), record["prefill_flops"])
     # decode time per step (one computed token per row, EOS or not): the same work at every level

@@ -20,7 +20,7 @@ from ..models import glu_config
 from ..prune import load_pruned
 from .clocks import clock_for, memory_for
 from .config import ProfileConfig
-from .cost import decode_flops_per_token, model_cost, prefill_flops
+from .cost import decode_bytes_per_step, decode_flops_per_token, model_cost, prefill_flops
 from .energy import account, calibrate_idle_power, reading_dict
 from .generate import eos_ids
 from .measure import measure, summarise
@@ -148,6 +148,7 @@ def _measure_one(run: ProfileRun, held: Loaded, prompts: dict, m: Measurement, i
         **metrics,
         "peak_memory_bytes": held.cost["param_bytes"] + working if working is not None else None,
         "model_bytes": held.cost["param_bytes"],
+        "decode_bytes_per_step": decode_bytes_per_step(held.cost, m.batch_size),
         **energy,
         "decode_flops_per_token": decode_flops_per_token(held.cost, width + config.new_tokens / 2),
         "prefill_flops": sum(prefill_flops(held.cost, ids.shape[1], ids.shape[0]) for ids, _ in batches),

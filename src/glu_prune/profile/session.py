@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name, check_model, pruned_dir_record, resolve_device
+from ..models import (
+    ModelSpec,
+    canonical_name,
+    check_model,
+    pruned_dir_record,
+    resolve_device,
+    weights_packages,
+)
 from ..provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
 from ..store import CheckpointStore, atomic_write_json, check_writable
 from .config import ProfileConfig, resolve_order
@@ -27,7 +34,7 @@ from .runlog import RUNS, mark_abandoned
 from .schedule import Measurement
 from .workloads import sample_prompts
 
-PROFILER_VERSION = 1
+PROFILER_VERSION = 2  # 2: measurements carry the parameter bytes a decode step reads (ideal speed-up)
 
 
 @dataclass
@@ -111,7 +118,9 @@ def _identity_base(spec, config, name, device, order_mode, meter, saved) -> dict
         "energy": meter.name,
         "idle_seconds": config.idle_seconds if meter.name != "none" else None,
         "country": config.country if meter.name == "codecarbon" else None,
-        "versions": package_versions((*RESULT_PACKAGES, "codecarbon", "nvidia-ml-py")),
+        "versions": package_versions(
+            (*RESULT_PACKAGES, *weights_packages(spec.model), "codecarbon", "nvidia-ml-py")
+        ),
     }
 
 

@@ -35,20 +35,33 @@ def calibration_texts() -> list[str]:
     return texts
 
 
+def bos_prefix(tokenizer) -> list[int]:
+    """[BOS] for tokenizers that start every text with it (Gemma, Llama 3): their models always see
+    it at position 0 (Gemma's activations are far off without it); [] for the others (SmolLM2)."""
+    bos = tokenizer.bos_token_id
+    return [bos] if bos is not None and tokenizer("x")["input_ids"][:1] == [bos] else []
+
+
 def calibration_batches(tokenizer, n_samples: int, seq_len: int, seed: int, batch_size: int = 8):
-    """`n_samples` windows of exactly `seq_len` tokens (no padding), as input_ids batches."""
+    """`n_samples` windows of exactly `seq_len` tokens (no padding), as input_ids batches; each
+    window starts with BOS where the tokenizer adds one (bos_prefix)."""
     texts = calibration_texts()
     random.Random(seed).shuffle(texts)
+    prefix = bos_prefix(tokenizer)
+    body = seq_len - len(prefix)
+    if body < 1:
+        raise UserError(f"calibration windows of {seq_len} tokens leave no room for text after BOS")
     eos = tokenizer.eos_token_id
     stream: list[int] = []
     for text in texts:  # concatenate documents until there is enough text
         stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
         stream.append(eos)
-        if len(stream) >= n_samples * seq_len:
+        if len(stream) >= n_samples * body:
             break
-    if len(stream) < n_samples * seq_len:
+    if len(stream) < n_samples * body:
         raise UserError(f"calibration source has fewer than {n_samples} x {seq_len} tokens")
-    ids = torch.tensor(stream[: n_samples * seq_len]).view(n_samples, seq_len)
+    ids = torch.tensor(stream[: n_samples * body]).view(n_samples, body)
+    ids = torch.cat([torch.tensor(prefix, dtype=ids.dtype).expand(n_samples, len(prefix)), ids], dim=1)
     return [ids[i : i + batch_size] for i in range(0, n_samples, batch_size)]
 
 
@@ -96,7 +109,8 @@ def collect_statistics(model, mlps, batches, progress: bool, gram: bool) -> Cali
     device = next(model.parameters()).device
     try:
         for ids in tqdm(batches, desc="calibration", disable=not progress, leave=False):
-            model(input_ids=ids.to(device), use_cache=False)
+            # the hooks need the layers only: one position of logits, not 262k per token (Gemma)
+            model(input_ids=ids.to(device), use_cache=False, logits_to_keep=1)
     finally:
         for h in handles:
             h.remove()

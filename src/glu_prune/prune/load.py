@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from ..models import ModelSpec, canonical_name, load_model, pruned_dir_record
+from ..models import ModelSpec, canonical_name, load_model, pruned_dir_record, weights_packages
 from ..provenance import package_versions
 from .config import PruneConfig
 from .core import prune
@@ -33,6 +33,6 @@ def load_pruned(spec: ModelSpec, cfg: PruneConfig | None, progress: bool = True)
             "random_weights": spec.random_weights,
             "dtype": spec.dtype,
             **record.to_dict(),
-            "versions": package_versions(("torch", "transformers", "optipfair")),
+            "versions": package_versions(("torch", "transformers", "optipfair", *weights_packages(name))),
         },
     )

@@ -84,13 +84,14 @@ METHODS: dict[str, Method] = {
         _activation_output_norm,
         needs_data=True,
         refit=True,
-        version=2,
+        version=3,  # 3: calibration windows start with BOS where the tokenizer adds one
         about="activation-aware: keep the largest ||activation|| x ||down column||, then re-fit down_proj "
         "by least squares on calibration text",
     ),
     "data-optipfair": Method(
         _optipfair_hybrid,
         needs_data=True,
+        version=2,  # 2: calibration windows start with BOS where the tokenizer adds one
         about="optipfair's data-driven MAW hybrid (weights x activation norms) on calibration text",
     ),
 }

@@ -250,7 +250,8 @@ def _performance_figure(frame, path: Path):
     footer = [
         "measured (solid): median over repeats, error bars min-max; ideal (dashed): the unpruned value "
         "scaled by the "
-        "parameter-byte ratio (TPOT, throughput, energy) or the prefill-FLOP ratio (TTFT); throughput and "
+        "ratio of parameter bytes a decode step reads (TPOT, throughput, energy) or the prefill-FLOP ratio "
+        "(TTFT); throughput and "
         "energy per "
         "token count every computed token (batch x new tokens, also after EOS): the same work at every level",
         f"model: {first['model']} ({weights}, {first.get('dtype')})   data source: prompts from the "

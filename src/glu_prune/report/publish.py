@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..models import read_json, read_pruning_json
+from .licenses import license_files
 from .metrics import LIKE_KEYS
 from .model_card import base_model_and_license, build_model_card
 from .results import EVAL_COLUMNS, PROFILE_COLUMNS, PROFILE_ROW_KEYS, key_cell, read_eval_csv, read_table
@@ -140,8 +141,9 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def stage_folder(model_dir, card: str, staging) -> Path:
-    """The exact folder to upload: every file of model_dir, unchanged, plus README.md."""
+def stage_folder(model_dir, card: str, staging, lic: str = "") -> Path:
+    """The exact folder to upload: every file of model_dir, unchanged, plus README.md and the files
+    the base model's license asks for (Gemma: NOTICE and the terms)."""
     model_dir, staging = Path(model_dir), Path(staging)
     staging.mkdir(parents=True, exist_ok=True)
     for src in sorted(model_dir.rglob("*")):
@@ -151,6 +153,11 @@ def stage_folder(model_dir, card: str, staging) -> Path:
         else:
             _place(src, dst)
     (staging / "README.md").write_text(card, encoding="utf-8")
+    for name, content in license_files(lic).items():
+        if isinstance(content, Path):
+            shutil.copyfile(content, staging / name)  # a copy: the original lives in an installed package
+        else:
+            (staging / name).write_text(content, encoding="utf-8")
     return staging
 
 
@@ -171,7 +178,8 @@ def push(
         staging = Path(dry_run).expanduser()
         if staging.exists() and (not staging.is_dir() or any(staging.iterdir())):
             raise UserError(f"--dry-run {dry_run} already exists and is not an empty directory")
-    base_model_and_license(record, base_model, license)  # fails before any work
+    _, lic = base_model_and_license(record, base_model, license)  # fails before any work
+    license_files(lic)  # the files it asks for are installed
     scores, perf = measured_scores(record, results)
     config = read_json(model_dir / "config.json")
     card = build_model_card(
@@ -185,17 +193,17 @@ def push(
         "performance_rows": len(perf),
     }
     if dry_run is not None:
-        folder = stage_folder(model_dir, card, staging)
+        folder = stage_folder(model_dir, card, staging, lic)
         return {
             **summary,
             "uploaded": False,
             "staged": str(folder),
             "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
         }
-    return {**summary, **_upload(model_dir, card, repo_id, private)}
+    return {**summary, **_upload(model_dir, card, repo_id, private, lic)}
 
 
-def _upload(model_dir: Path, card: str, repo_id: str, private: bool) -> dict:
+def _upload(model_dir: Path, card: str, repo_id: str, private: bool, lic: str) -> dict:
     from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import (  # HTTPError: the HTTP client's base error
         HTTPError,
@@ -206,7 +214,7 @@ def _upload(model_dir: Path, card: str, repo_id: str, private: bool) -> dict:
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (write access needed)")
     tmp = Path(tempfile.mkdtemp(prefix=".glu-prune-push.", dir=model_dir.parent))
     try:
-        folder = stage_folder(model_dir, card, tmp / "upload")
+        folder = stage_folder(model_dir, card, tmp / "upload", lic)
         api = HfApi()
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         commit = api.upload_folder(
