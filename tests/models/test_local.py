@@ -80,6 +80,10 @@ DAMAGES = {
     ),
     "tokenizer config truncated": (truncate("tokenizer_config.json"), "tokenizer_config.json is not valid"),
     "tokenizer truncated": (truncate("tokenizer.json", 1000), "tokenizer.json is not valid JSON"),
+    "tokenizer garbled": (
+        lambda p: (p / "tokenizer.json").write_text('{"version": "1.0", "model": [nonsense]}'),
+        "tokenizer.json is not valid JSON",
+    ),
     "generation config truncated": (truncate("generation_config.json"), "generation_config.json is not"),
     "no weights": (lambda p: (p / "model.safetensors").unlink(), "holds no weights"),
     "weights truncated": (truncate("model.safetensors", 100_000), "is not a whole safetensors file"),

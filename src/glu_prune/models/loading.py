@@ -33,13 +33,16 @@ def load_config(name: str, trust_remote_code: bool = False):
         raise UserError(f"{name}: transformers cannot read its config ({_first_line(exc)})") from None
 
 
-def check_model(spec: ModelSpec):
+def check_model(spec: ModelSpec, tokenizer: bool = False):
     """Everything about the model that can be checked before its weights load: its config (returned),
-    its local files, its weights' presence, the hub. Raises UserError."""
+    its local files, its weights' presence, the hub; with `tokenizer`, that a local dir's tokenizer
+    loads (for callers that write before they load the model). Raises UserError."""
     config = load_config(spec.model, spec.trust_remote_code)
     if not spec.random_weights:
         weights_source(spec)
     pruned_dir_record(spec.model)
+    if tokenizer and isinstance(resolve(spec.model), Path):
+        load_tokenizer(spec.model, required=False, trust_remote_code=spec.trust_remote_code)
     return config
 
 
@@ -155,6 +158,8 @@ def load_tokenizer(name: str, source: str | None = None, required: bool = True, 
     try:
         return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except Exception as exc:  # tokenizers raises plain Exceptions for a damaged tokenizer.json
+        for file in sorted(Path(source).glob("*.json")) if Path(source).is_dir() else ():
+            read_json(file, must_be_object=False)  # names the damaged file, where it is one
         raise UserError(f"{name}: the tokenizer at {source} does not load ({_first_line(exc)})") from None
 
 

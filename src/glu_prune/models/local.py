@@ -1,9 +1,11 @@
 """A local model directory, read file by file before any weights load.
 
-Every JSON file must parse (the objects transformers reads must be objects), config.json must not
-ask for code that is not trusted, the weights must be there and whole, and a `pruning.json` must
-be the record `glu-prune prune` writes, for the width in config.json. The directory is the user's:
-a damaged file is reported as one line naming it and the problem (UserError), never a traceback.
+The JSON files transformers reads as objects must parse as objects; any other JSON file must at
+least not be cut short (a 33 MB tokenizer.json takes a second to parse, and its loader parses it
+anyway, before the weights). config.json must not ask for code that is not trusted, the weights
+must be there and whole, and a `pruning.json` must be the record `glu-prune prune` writes, for the
+width in config.json. The directory is the user's: a damaged file is reported as one line naming
+it and the problem (UserError), never a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..store import NUMBER, shape_problem
 
-# files transformers (or this project) reads as JSON objects; any other *.json must at least parse
+# files transformers (or this project) reads as JSON objects; any other *.json must end whole
 OBJECTS = (
     "config.json",
     "generation_config.json",
@@ -50,6 +52,18 @@ def read_json(path: Path, must_be_object: bool = True):
     return value
 
 
+def check_json_end(path: Path) -> None:
+    """A JSON file cut short (a truncated copy, a full disk) is a UserError naming it; reads its end only."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 64))
+            tail = f.read().rstrip()
+    except OSError as exc:
+        raise UserError(f"{path} is not readable ({exc.strerror})") from None
+    if not tail.endswith((b"}", b"]")):
+        raise UserError(f"{path} is not valid JSON (it ends before its last bracket: cut short)")
+
+
 def check_model_dir(path: Path, trust_remote_code: bool = False) -> dict:
     """Check every JSON file of the directory; -> config.json as a dict."""
     return dict(_checked(Path(path).resolve(), trust_remote_code, _signature(Path(path))))
@@ -60,7 +74,10 @@ def _checked(path: Path, trust_remote_code: bool, _signature: tuple) -> tuple:
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     for file in sorted(path.glob("*.json")):
-        read_json(file, must_be_object=file.name in OBJECTS)
+        if file.name in OBJECTS:
+            read_json(file)
+        else:
+            check_json_end(file)
     config = read_json(path / "config.json")
     custom = "AutoConfig" in (config.get("auto_map") or {}) and config.get("model_type") not in CONFIG_MAPPING
     if custom and not trust_remote_code:

@@ -84,7 +84,7 @@ def _check(spec: ModelSpec, config: ProfileConfig):
             f"{spec.model} is already pruned ({saved.get('method')} {saved.get('pruning_pct')} %, "
             "it has pruning.json): profile it with --levels 0, or the original model with --levels"
         )
-    model_config = check_model(spec)  # its files, weights and pruning.json: before any run log
+    model_config = check_model(spec, tokenizer=True)  # its files, weights, tokenizer: before any run log
     for level in config.levels:  # every width is checked before anything loads
         if level:
             config.prune_config(level).target_width(model_config)
