@@ -194,14 +194,14 @@ def test_llama_card_license():
 def test_gemma_dry_run_ships_the_terms_and_notice(tmp_path, capsys):
     """Gemma's terms (section 3.1): a copy of the terms, a NOTICE file, notice of modification and of
     the use restrictions. The folder holds a record and config only: the weights are copied unchanged."""
-    import shutil
 
     from glu_prune.models.loading import CONFIG_DIR
     from glu_prune.packages import gemma_terms_html
 
     model_dir, staging = tmp_path / "gemma-maw-40", tmp_path / "staging"
     model_dir.mkdir()
-    shutil.copy(CONFIG_DIR / "gemma-3-270m.json", model_dir / "config.json")
+    config = json.loads((CONFIG_DIR / "gemma-3-270m.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "intermediate_size": 1229}))  # as pruned
     record = {
         "model": "gemma-3-270m",
         "method": "maw",
