@@ -50,3 +50,37 @@ def gemma(gemma_dir):
     from glu_prune.models import ModelSpec, load_model
 
     return load_model(ModelSpec("gemma-3-270m"))
+
+
+@pytest.fixture
+def read_only():
+    """make(path): a directory nothing can be written into, even by root (for whom permission bits
+    do not bind: the folder is then marked immutable with chattr +i, undone after the test)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    immutable, locked = [], []
+
+    def writable(path) -> bool:
+        try:
+            tempfile.TemporaryFile(dir=path).close()
+            return True
+        except OSError:
+            return False
+
+    def make(path):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o555)
+        locked.append(path)
+        if writable(path):
+            if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode:
+                pytest.skip("no way to make a read-only folder on this machine")
+            immutable.append(path)
+        return path
+
+    yield make
+    for path in immutable:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    for path in locked:
+        path.chmod(0o755)

@@ -54,6 +54,19 @@ BAD_PRUNE = [
     (["--pct", "40", "--layers", "0,x"], "comma-separated integers"),
     (["--model", "./no/such/dir", "--pct", "10"], "no such local model directory"),
     (["--pct", "40", "--dtype", "int8"], "invalid choice"),
+    (["--pct", "40", "--layers", ","], "expected at least one integer"),
+    (["--pct", "40", "--layers", "3,3"], "distinct layer indices"),
+    (
+        ["--pct", "10", "--method", "data-optipfair", "--calibration-samples", "0"],
+        "--calibration-samples must",
+    ),
+    (
+        ["--pct", "10", "--method", "data-optipfair", "--calibration-seq-len", "0"],
+        "--calibration-seq-len must",
+    ),
+    (["--pct", "10", "--method", "data", "--calibration-samples", "-3"], "--calibration-samples must"),
+    (["--pct", "10", "--calibration-samples", "8"], "only apply to data-driven methods"),
+    (["--pct", "10", "--method", "random", "--calibration-seq-len", "8"], "not random"),
 ]
 
 

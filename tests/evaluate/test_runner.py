@@ -207,11 +207,78 @@ def test_damaged_checkpoint_is_set_aside_reported_and_redone(piqa_run):
         status = run_robust_evaluation(SPEC, [None], PIQA, out, TINY, progress=False)
     assert status.done == [{"config": "unpruned", "task": "piqa", "reused": False}]
     assert len(status.damaged) == 1 and Path(status.damaged[0]).parent.name == "damaged"
-    assert "damaged checkpoints set aside" in status.summary()
+    assert "damaged files set aside and redone" in status.summary()
     assert json.loads(victim.read_text())["status"] == "done"
     assert metric_values(status.records) == {
         k: v for k, v in metric_values(first.records).items() if k[0] == "none"
     }
+
+
+def damage_result(record, **changes):
+    return {**record, "result": {**record["result"], **changes}}
+
+
+OWNED_DAMAGE = {
+    "a result of the wrong type": lambda record: {**record, "result": "0.62"},
+    "metrics that are no list": lambda record: damage_result(record, metrics={"acc": 0.5}),
+    "a value that is no number": lambda record: damage_result(
+        record, metrics=[{**m, "value": [0.5]} for m in record["result"]["metrics"]]
+    ),
+    "the result of another identity": lambda record: damage_result(
+        record, identity={**record["identity"], "limit": 99}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OWNED_DAMAGE)
+def test_checkpoint_that_parses_but_is_no_valid_record_is_redone_identically(piqa_run, case):
+    out, first = piqa_run
+    victim = next((out / "checkpoints").glob("unpruned-piqa-*.json"))
+    victim.write_text(json.dumps(OWNED_DAMAGE[case](json.loads(victim.read_text()))))
+    stray = out / "checkpoints" / "notes.json"
+    stray.write_text('["a stray JSON list in the checkpoint folder"]')
+    with pytest.warns(UserWarning, match="damaged checkpoint") as caught:
+        status = run_robust_evaluation(SPEC, [None], PIQA, out, TINY, progress=False)
+        table, complete = consolidate_results(out)
+    assert status.done == [{"config": "unpruned", "task": "piqa", "reused": False}]
+    assert metric_values(status.records) == {
+        k: v for k, v in metric_values(first.records).items() if k[0] == "none"
+    }
+    assert {str(w.message).split(" (")[0] for w in caught} == {
+        f"damaged checkpoint {victim.name}",
+        "damaged checkpoint notes.json",
+    }
+    assert not stray.exists() and len(complete["runs"]) == 2
+    assert {victim.name, "notes.json"} <= {Path(p).name.rsplit(".", 1)[0] for p in complete["damaged"]}
+
+
+def test_damaged_request_cache_is_set_aside_and_its_requests_recomputed(piqa_run):
+    from glu_prune.evaluate.cache import database_problem
+
+    out, first = piqa_run
+    next((out / "checkpoints").glob("unpruned-piqa-*.json")).unlink()  # killed before its checkpoint
+    [db] = (out / "request-cache").glob("unpruned-piqa-*_rank0.db")
+    db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])  # a truncated database
+    with pytest.warns(UserWarning, match="damaged request cache"):
+        status = run_robust_evaluation(SPEC, [None], PIQA, out, TINY, progress=False)
+    assert status.complete and [Path(p).parent.name for p in status.damaged] == ["damaged"]
+    assert "damaged files set aside and redone" in status.summary()
+    assert metric_values(status.records) == {
+        k: v for k, v in metric_values(first.records).items() if k[0] == "none"
+    }
+    assert database_problem(db) is None  # rebuilt whole
+
+
+@pytest.mark.parametrize("folder", ["checkpoints", "request-cache"])
+def test_read_only_run_folder_is_refused_before_the_model_loads(
+    folder, tmp_path, read_only, capsys, no_compute
+):
+    out = tmp_path / "run"
+    read_only(out / folder)
+    code = main(["evaluate", "--tasks", "piqa", "--offline", "--limit", "1", "--out", str(out)])
+    stdout, err = capsys.readouterr()
+    assert code == 2 and stdout == "" and err.count("\n") == 1, err
+    assert f"folder {out / folder} is not writable" in err
 
 
 def test_request_cache_spares_a_resumed_task_its_finished_requests(piqa_run, monkeypatch):
@@ -331,6 +398,20 @@ BAD_EVALUATE = [
     (["--tasks", "piqa", "--pct", "10", "--method", "magic"], "unknown method"),
     (["--suite", "nope"], "invalid choice"),
     (["--tasks", "piqa", "--suite", "base"], "not allowed with"),
+    # how to prune, with nothing to prune: an error, not silently ignored
+    (["--tasks", "piqa", "--method", "random"], "--method given, but nothing is pruned"),
+    (["--tasks", "piqa", "--layers", "0,1", "--divisor", "64"], "--divisor, --layers given, but nothing"),
+    (["--tasks", "piqa", "--calibration-samples", "8"], "--calibration-samples given, but nothing"),
+    (["--tasks", "piqa", "--seed", "3"], "--seed given, but nothing is pruned"),
+    (["--tasks", "piqa", "--levels", "0", "--method", "vow"], "--method given, but nothing is pruned"),
+    (["--tasks", "piqa", "--pct", "10", "--calibration-seq-len", "8"], "only apply to data-driven"),
+    (
+        ["--tasks", "piqa", "--pct", "10", "--method", "data-optipfair", "--calibration-samples", "0"],
+        "must be",
+    ),
+    (["--tasks", "piqa", "--levels", "0,10", "--method", "data", "--calibration-seq-len", "0"], "must be"),
+    (["--tasks", "piqa", "--levels", "0,150"], "pruning levels must be in [0, 100)"),
+    (["--tasks", "piqa", "--pct", "10", "--layers", ","], "expected at least one integer"),
 ]
 
 
@@ -342,7 +423,13 @@ def test_bad_input_is_one_line_exit_2_before_loading(args, match, capsys, tmp_pa
 
 
 def test_compare_rejects_bad_methods_and_levels(capsys, tmp_path, no_compute):
-    for args, match in ((["--methods", "maw,magic"], "unknown method"), (["--levels", "0,10"], "above 0")):
+    bad = (
+        (["--methods", "maw,magic"], "unknown method"),
+        (["--levels", "0,10"], "above 0"),
+        (["--methods", "data-optipfair", "--calibration-samples", "0"], "--calibration-samples must"),
+        (["--methods", "maw,data", "--calibration-seq-len", "0"], "--calibration-seq-len must"),
+    )
+    for args, match in bad:
         argv = ["compare", "--tasks", "piqa", "--offline", "--out", str(tmp_path), "--levels", "10", *args]
         assert main(argv) == 2 and match in capsys.readouterr().err
 

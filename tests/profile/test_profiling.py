@@ -259,6 +259,25 @@ def test_codecarbon_failure_is_an_error_not_zero():
         meter.end()
 
 
+def test_codecarbon_takes_no_lock_and_an_interrupted_window_is_stopped():
+    stopped = []
+
+    class Tracked(FakeTracker):
+        def stop(self):
+            stopped.append(self)
+            return super().stop()
+
+    from glu_prune.profile.config import country_problem
+
+    meter = meters.CodecarbonMeter(tracker_factory=Tracked)
+    meter.begin()  # ... and Ctrl-C before end(): the runner closes the meter on its way out
+    meter.close()
+    assert len(stopped) == 1 and stopped[0].kwargs["allow_multiple_runs"] is True
+    meter.close()  # nothing left running: nothing to stop
+    assert len(stopped) == 1
+    assert country_problem("FRA") is None and "ISO codes" in country_problem("XX")
+
+
 # ----------------------------------------------------------------------------- runs
 
 
@@ -375,6 +394,9 @@ def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
         "pruning_pct": 40.0,
         "divisor": None,
         "intermediate_size": 384,
+        "effective_pruning_pct": 40.0,
+        "expansion_ratio": 3.0,
+        "parameters_after": 1_000_000,
     }
     (tiny_dir / "pruning.json").write_text(json.dumps(saved))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
@@ -437,6 +459,72 @@ def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypa
         "interrupted by KeyboardInterrupt: 0 of 2 pending measurements done; 2 not run ("
     )
     assert len(run["not_run"]) == 2 and run["failed"] == []
+
+
+def test_damaged_files_of_a_run_are_set_aside_and_redone(tiny_dir, tmp_path):
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
+
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    one_token_settings = dict(batches=1, new_tokens=2, repeats=1, warmup=0, energy="none")
+    cfg = ProfileConfig(levels=(0,), workloads=("ifeval",), batch_sizes=(1, 2), **one_token_settings)
+    out = tmp_path / "out"
+    run_carbon_profiling(spec, cfg, out)
+    ckpts, runs = out / "checkpoints", out / "runs"
+    victim, kept = sorted(ckpts.glob("*.json"))
+    record = json.loads(victim.read_text())
+    victim.write_text(json.dumps({**record, "result": "a result of the wrong type"}))
+    (ckpts / "stray.json").write_text("[1, 2]")
+    (runs / "torn.json").write_text('{"run_id": "x", "sta')
+    (runs / "list.json").write_text("[]")
+    before = kept.stat().st_mtime_ns
+    with pytest.warns(UserWarning) as caught:
+        records = run_carbon_profiling(spec, cfg, out)
+    messages = sorted(str(w.message).split(" (")[0] for w in caught if "damaged" in str(w.message))
+    assert messages == sorted(
+        [
+            f"damaged checkpoint {victim.name}",
+            "damaged checkpoint stray.json",
+            "damaged run log list.json",
+            "damaged run log torn.json",
+        ]
+    )
+    assert [r["status"] for r in records] == ["complete", "complete"]
+    assert isinstance(json.loads(victim.read_text())["result"], dict)  # measured again
+    assert kept.stat().st_mtime_ns == before  # the whole one is reused
+    assert len(list((ckpts / "damaged").iterdir())) == 2 and len(list((runs / "damaged").iterdir())) == 2
+    assert all(json.loads(p.read_text())["status"] == "finished" for p in runs.glob("*.json"))
+    [complete] = out.glob("*_profile_complete.json")
+    assert len(json.loads(complete.read_text())["damaged"]) == 4  # listed with the results
+
+
+@pytest.mark.parametrize(
+    "args,read_only_folder,match",
+    [
+        (["--country", "ZZZZ"], None, "--country 'ZZZZ' is not in codecarbon's table"),
+        (["--country", "usa", "--energy", "codecarbon"], None, "three-letter upper-case ISO codes"),
+        (["--batch-size", ","], None, "expected at least one integer"),
+        ([], "checkpoints", "is not writable"),
+        ([], "runs", "is not writable"),
+    ],
+)
+def test_bad_settings_and_read_only_folders_are_refused_before_loading(
+    tiny_dir, tmp_path, capsys, monkeypatch, read_only, args, read_only_folder, match
+):
+    from glu_prune.cli import main
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr("glu_prune.profile.runner.load_pruned", refuse)
+    out = tmp_path / "out"
+    if read_only_folder:
+        read_only(out / read_only_folder)
+    argv = ["profile", "--model", str(tiny_dir), "--random-weights", "--levels", "0", "--workloads", "ifeval"]
+    code = main([*argv, *args, "--out", str(out)])
+    stdout, err = capsys.readouterr()
+    assert code == 2 and stdout == "" and err.count("\n") == 1 and match in err, err
+    assert not list(out.glob("runs/*.json"))  # no run log
 
 
 def test_workload_prompts_are_real_seeded_and_templated(embedded_dir, monkeypatch):
@@ -522,6 +610,9 @@ def test_cli_resume_after_sigkill(tiny_dir, tmp_path):
     after = {p.name: json.loads(p.read_text())["saved_at"] for p in ckpt.glob("*.json")}
     assert len(after) == 8 and all(after[k] == v for k, v in first.items())  # finished work reused
     assert not (ckpt / "damaged").exists()
+    # the killed run's log no longer says "running": the next run marked it abandoned
+    statuses = sorted(json.loads(p.read_text())["status"] for p in (out / "runs").glob("*.json"))
+    assert len(statuses) == 2 and statuses[0].startswith("abandoned:") and statuses[1] == "finished"
     required = (
         "model method pruning_pct intermediate_size expansion_ratio workload batch_size new_tokens ttft_ms "
         "tpot_ms e2e_ms tokens_per_s peak_memory_bytes energy_j energy_source ideal_speedup measured_speedup"

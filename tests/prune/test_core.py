@@ -208,6 +208,12 @@ def test_saved_dir_and_results_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o755
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {
+        "config.json": 0o644,
+        "generation_config.json": 0o644,
+        "model.safetensors": 0o644,  # safetensors writes 0600
+        "pruning.json": 0o644,
+    }
     assert table.stat().st_mode & 0o777 == 0o644
 
 

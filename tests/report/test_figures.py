@@ -595,3 +595,29 @@ def test_fidelity_and_models_figures(tmp_path):
     assert "models_vs_expansion_offline.png" in names and all(is_png(p) for p in report.written)
     single = draw_figures(load_results(tmp_path / "eval" / "fidelity_results.csv"), tmp_path / "one")
     assert "models_vs_expansion_offline.png" in [p.name for p in single.written]  # fidelity of two models
+
+
+@pytest.mark.parametrize(
+    "damage,match",
+    [
+        (lambda d: truncate(d / "eval" / "results.csv", 0.5), "(a truncated or damaged table)"),
+        (lambda d: truncate(d / "profile" / f"{MODEL}_profile_results.csv", 0.5), "a truncated or damaged"),
+        (lambda d: truncate(d / "eval" / "complete.json", 0.5), "is not the complete JSON of a run"),
+        (lambda d: (d / "eval" / "complete.json").write_text('{"runs": {}}'), "not a list of records"),
+    ],
+)
+def test_damaged_result_files_are_one_line_and_exit_2(tmp_path, capsys, damage, match):
+    results = tmp_path / "results"
+    write_eval(results / "eval")
+    write_profiles(results / "profile")
+    damage(results)
+    assert main(["figures", "--results", str(results)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and match in err, err
+    assert not list((results / "figures").glob("*.png"))
+
+
+def truncate(path, fraction):
+    data = path.read_bytes()
+    cut = data[: int(len(data) * fraction)]
+    path.write_bytes(cut[: cut.rfind(b",") + 1] if path.suffix == ".csv" else cut)  # mid-row

@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -193,14 +194,14 @@ def test_llama_card_license():
 def test_gemma_dry_run_ships_the_terms_and_notice(tmp_path, capsys):
     """Gemma's terms (section 3.1): a copy of the terms, a NOTICE file, notice of modification and of
     the use restrictions. The folder holds a record and config only: the weights are copied unchanged."""
-    import shutil
 
     from glu_prune.models.loading import CONFIG_DIR
     from glu_prune.packages import gemma_terms_html
 
     model_dir, staging = tmp_path / "gemma-maw-40", tmp_path / "staging"
     model_dir.mkdir()
-    shutil.copy(CONFIG_DIR / "gemma-3-270m.json", model_dir / "config.json")
+    config = json.loads((CONFIG_DIR / "gemma-3-270m.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "intermediate_size": 1229}))  # as pruned
     record = {
         "model": "gemma-3-270m",
         "method": "maw",
@@ -267,6 +268,17 @@ def test_bad_push_input(pruned_dir, tmp_path, capsys, monkeypatch):
             "does not exist",
         ),
     ]
+    for name, text, match in (
+        ("torn", '{"model": "smollm2', "pruning.json is not valid JSON"),
+        ("list", "[]", "pruning.json holds a JSON list, not an object"),
+        ("partial", '{"model": "smollm2-135m-instruct"}', "not a pruning record of glu-prune prune"),
+    ):  # a damaged pruning.json: one line naming it
+        damaged = tmp_path / name
+        shutil.copytree(pruned_dir, damaged)
+        (damaged / "pruning.json").write_text(text)
+        cases.append(
+            (["--model-dir", str(damaged), "--repo-id", "me/m", "--dry-run", str(tmp_path / "s1")], match)
+        )
     for argv, match in cases:
         assert_one_line_error(main(["push", *argv]), capsys, match)
     assert not (tmp_path / "s1").exists()

@@ -26,20 +26,19 @@ def test_shipped_plans_parse_into_their_numbers():
     default, full, smoke = (load_plan(n) for n in ("default", "full", "quick"))
     (part,) = default.parts
     assert part.model == "default" and part.name == "smollm2-135m-instruct" and part.lanes == 2
-    assert part.sweep.levels == (0, 20, 40, 60) and part.comparison.levels == (20, 40)
+    assert part.sweep.levels == (0, 20, 40, 60) and part.comparison.levels == (40,)
     assert part.comparison.methods == ("maw", "vow", "pon", "l2", "random", "data")
-    assert part.tasks["hellaswag"].limit == 10 and part.prune_options.calibration_samples == 64
-    assert [c.divisor for c in full.parts[0].profile.configs()] == [None, 128]
-    assert full.parts[0].unpruned_only.tasks == ("mmlu", "gsm8k", "ifeval")
-    assert full.parts[0].tasks["mmlu"].num_fewshot == 5 and full.parts[0].sweep.levels == (
-        0,
-        10,
-        20,
-        30,
-        40,
-        50,
-        60,
-    )
+    assert part.tasks["piqa"].limit == 150 and part.prune_options.calibration_samples == 64
+    assert part.fidelity.settings().max_windows == 16 and part.spot is None
+    smol, gemma = full.parts
+    assert (smol.model, gemma.model) == ("default", "gemma-3-270m")
+    assert [c.divisor for c in smol.profile.configs()] == [None, 128]
+    assert smol.spot.tasks == ("mmlu", "ifeval") and smol.spot.levels == (0, 20, 40, 60)
+    assert smol.tasks["ifeval"].limit == 150 and smol.tasks["mmlu"].limit == 570  # 10 per subject
+    assert smol.tasks["arc_challenge"].limit is None and smol.tasks["lambada_openai"].limit == 1000
+    assert smol.unpruned_only.tasks == ("gsm8k",) and gemma.spot.tasks == ("mmlu",)
+    assert smol.sweep.levels == gemma.sweep.levels == (0, 10, 20, 30, 40, 50, 60)
+    assert smol.comparison.seeds == (0, 1, 2) and smol.comparison.levels == (10, 20, 40)
     assert smoke.parts[0].profile.configs()[0].idle_seconds == 1.0
     for plan in (default, full, smoke):  # the normalised form a run dir holds parses back to the same plan
         assert parse_plan(plan.to_dict()).parts == plan.parts
@@ -58,7 +57,7 @@ def test_plan_methods_give_configs_settings_and_task_specs():
     )
     assert part.config("maw", 40) == part.config("maw", 40.0)  # one identity whatever the JSON number
     (mmlu,) = part.task_specs(["mmlu"])
-    assert (mmlu.name, mmlu.num_fewshot, mmlu.limit) == ("mmlu", 5, 114)
+    assert (mmlu.name, mmlu.num_fewshot, mmlu.limit) == ("mmlu", 5, 570)
     assert part.settings().offline is True and part.sweep_view == "smollm2-135m-instruct_offline"
 
 
@@ -140,6 +139,13 @@ MUTATIONS = [  # (edit, what the one line must say)
     (edit("profile.energy", "joulemeter"), "profile: --energy must be one of"),
     (edit("architecture.divisors", [100]), "architecture.divisors: 100 is not one of"),
     (edit("prune_options.calibration_samples", 0), "prune_options.calibration_samples: must be >= 1"),
+    (edit("spot", {"levels": [0, 40], "tasks": ["mmlu"]}), "spot.tasks: 'mmlu' has no entry"),
+    (edit("spot", {"levels": [0, 150], "tasks": ["piqa"]}), "spot.levels[1]: must be < 100, got 150"),
+    (edit("spot", {"levels": [0, 40, 40], "tasks": ["piqa"]}), "spot.levels: 40 is listed twice"),
+    (edit("spot", {"levels": [40], "tasks": []}), "spot.tasks: must hold at least 1 item"),
+    (edit("fidelity.window", 1), "fidelity.window: must be >= 2, got 1"),
+    (edit("fidelity.max_windows", 0), "fidelity.max_windows: must be >= 1, got 0"),
+    (edit("fidelity.text", "x.txt"), "fidelity.text: unknown key"),
     # the model's config decides: the data method's re-fit needs more calibration tokens than neurons
     (edit("prune_options.calibration_samples", 1), "comparison.levels: data at 40 %: method data re-fits"),
 ]
@@ -264,9 +270,10 @@ def test_console_reports_damaged_files_and_lets_other_warnings_through(tmp_path,
 
 def test_two_local_models_filed_under_one_name_are_refused(tmp_path, capsys):
     from tiny import tiny_config
+    from transformers import AutoModelForCausalLM
 
-    for folder in ("a", "b"):
-        tiny_config("llama").save_pretrained(tmp_path / folder / "tiny")
+    for folder in ("a", "b"):  # whole model dirs (weights too: a dir without them is refused first)
+        AutoModelForCausalLM.from_config(tiny_config("llama")).save_pretrained(tmp_path / folder / "tiny")
     parts = [dict(quick(), model=str(tmp_path / folder / "tiny")) for folder in ("a", "b")]
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({"parts": parts}))

@@ -35,6 +35,7 @@ def two_models(tiny_dir) -> dict:
     second["comparison"].update(methods=["maw"], data_driven=[], tasks=["wikipedia_ppl"])
     second["sweep"]["tasks"] = ["wikipedia_ppl"]
     second["profile"].update(energy="none")
+    del second["fidelity"]
     return {"about": "two models, tiny", "parts": [first, second]}
 
 
@@ -52,9 +53,10 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     assert list(status["parts"]) == [EMBEDDED, "tiny-llama"]  # in the plan's order
     assert all(p["evaluation"]["failed_jobs"] == [] for p in status["parts"].values())
 
-    # one bar for the whole run: 6 jobs of the quick part (4 evaluation + sweep-data + profile), 4 of
-    # the tiny one (3 evaluation + profile); no bare job lines
-    assert "10/10" in captured.err and "  start " not in captured.err and "  done " not in captured.err
+    # one bar for the whole run: 8 jobs of the quick part (fidelity, unpruned, 2 comparisons, 2 sweeps,
+    # fidelity of the best data-driven method's other levels (none here), profile), 4 of the tiny
+    # one (unpruned, comparison, sweep, profile); no bare job lines
+    assert "12/12" in captured.err and "  start " not in captured.err and "  done " not in captured.err
 
     # each part in its own folder of the run dir; the whole plan and each part's plan written
     assert json.loads((out / "plan.json").read_text())["parts"][1]["model"] == str(tiny_dir)
@@ -74,6 +76,11 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     assert tiny.loc[tiny.metric == "word_perplexity", "value"].gt(1000).all()  # random weights
     cmp = pd.read_csv(results / f"{EMBEDDED}_method_comparison_results.csv")
     assert set(cmp["method"]) == {"none", "maw", "data"} and set(cmp["task"]) == {"wikipedia_ppl"}
+    fidelity = pd.read_csv(results / f"{EMBEDDED}_fidelity_results.csv")
+    assert set(fidelity["method"]) == {"maw", "data"} and set(fidelity["pruning_pct"]) == {40}
+    kl = fidelity.loc[fidelity.metric == "kl_mean", "value"]
+    assert len(kl) == 2 and kl.gt(0).all() and fidelity["window"].eq(64).all()
+    assert not (results / "tiny-llama_fidelity_results.csv").exists()  # its part plans no fidelity
     for model in (EMBEDDED, "tiny-llama"):
         profile = pd.read_csv(results / f"{model}_profile_results.csv")
         assert set(profile["pruning_pct"]) == {0, 40} and profile["tpot_ms"].gt(0).all()
@@ -85,6 +92,7 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     assert {
         f"capability_vs_expansion_{EMBEDDED}_offline.png",
         "capability_vs_expansion_tiny-llama_offline.png",
+        f"fidelity_vs_expansion_{EMBEDDED}_wikipedia_ppl.png",
     } <= set(written)
     assert sorted(p.name for p in (results / "figures").glob("*.png")) == sorted(written)
 
@@ -97,11 +105,10 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     again = json.loads(captured.out)
-    assert again["complete"] is True and [d["where"] for d in again["damaged"]] == ["compare-maw"]
+    assert again["complete"] is True and [d["where"] for d in again["damaged"]] == ["sweep-maw"]
     assert ckpt.name in again["damaged"][0]["message"]
-    assert (
-        f"compare-maw: damaged checkpoint set aside, its work redone: {ckpt.parent}/damaged/{ckpt.name}"
-        in (captured.err)
+    assert f"sweep-maw: damaged checkpoint set aside, its work redone: {ckpt.parent}/damaged/{ckpt.name}" in (
+        captured.err
     )
     assert "1 damaged files were set aside" in captured.err
     assert json.loads((out / "status.json").read_text())["damaged"] == again["damaged"]

@@ -1,6 +1,8 @@
 """`glu-prune`: one module per subcommand, each with `add_arguments(parser)` and `run(args)`.
 
-Expected failures (UserError, bad flags) become one line on stderr and exit code 2.
+Expected failures (UserError, bad flags) become one line on stderr and exit code 2; Ctrl-C
+becomes one line and exit code 130 (`terminal.Interrupts`). This module imports nothing heavy, so
+that a Ctrl-C while the subcommands' libraries load is already handled.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 
 from .. import __doc__ as package_doc
 from ..errors import UserError
-from .common import quiet_libraries
+from .terminal import Interrupts, quiet_libraries
 
 # subcommand -> one-line help; the module glu_prune.cli.<name> implements it ("-" read as "_")
 COMMANDS = {
@@ -44,22 +46,24 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        quiet_libraries()
-        module = importlib.import_module(f"{__name__}.{args.command.replace('-', '_')}")
-        return module.run(args) or 0
-    except UserError as exc:
-        print(f"glu-prune: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. `| head`: the reader left, which is not an error of ours
-        import os
+    with Interrupts() as interrupts:
+        try:
+            args = build_parser().parse_args(argv)
+            quiet_libraries()
+            module = importlib.import_module(f"{__name__}.{args.command.replace('-', '_')}")
+            code = module.run(args) or 0
+        except UserError as exc:
+            print(f"glu-prune: error: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # e.g. `| head`: the reader left, which is not an error of ours
+            import os
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        print("glu-prune: interrupted (finished work is checkpointed)", file=sys.stderr)
-        return 130
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except KeyboardInterrupt:
+            return interrupts.report()
+        # a Ctrl-C that a library swallowed still means stop (the work it let finish is kept)
+        return interrupts.report() if interrupts.received else code
 
 
 if __name__ == "__main__":

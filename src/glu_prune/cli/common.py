@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ..errors import UserError
 from ..models import AUTO, DEVICES, DTYPES, ModelSpec
 from ..prune import DIVISORS, METHODS, PruneConfig
-from ..store import to_jsonable
+from ..store import check_writable, to_jsonable
 
-
-def quiet_libraries() -> None:
-    """Keep library chatter off the terminal (warnings still reach stderr)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.getLogger("optipfair").setLevel(logging.WARNING)
-    try:
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-    except ImportError:
-        pass
+# flags that say how to prune (None: not given) -> their names; given without anything to prune,
+# or calibration flags with a weight-only method, they are an error rather than silently ignored
+PRUNING_FLAGS = {
+    "method": "--method",
+    "divisor": "--divisor",
+    "layers": "--layers",
+    "calibration_samples": "--calibration-samples",
+    "calibration_seq_len": "--calibration-seq-len",
+}
+CALIBRATION_FLAGS = ("calibration_samples", "calibration_seq_len")
 
 
 def add_model_arguments(p, dtype: str = "float32") -> None:
@@ -53,7 +49,7 @@ def model_spec(args) -> ModelSpec:
         dtype=args.dtype,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
-        seed=getattr(args, "seed", 0),
+        seed=getattr(args, "seed", None) or 0,
     )
 
 
@@ -63,40 +59,66 @@ def add_prune_arguments(p, required: bool = True) -> None:
     g.add_argument(
         "--expansion-ratio", type=float, help="target intermediate/hidden ratio, below the current one"
     )
+    defaults = PruneConfig.__dataclass_fields__
     p.add_argument(
-        "--method", default="maw", help=f"neuron selection: {', '.join(METHODS)} (default: %(default)s)"
+        "--method", help=f"neuron selection: {', '.join(METHODS)} (default: {defaults['method'].default})"
     )
     p.add_argument(
         "--divisor", type=int, choices=DIVISORS, help="round the kept width DOWN to a multiple of N"
     )
-    p.add_argument("--seed", type=int, default=0, help="random method and calibration sampling")
+    p.add_argument("--seed", type=int, help="random method and calibration sampling (default: 0)")
     p.add_argument(
         "--layers", type=parse_int_list, help="comma-separated layer indices to prune (default: all)"
     )
-    p.add_argument("--calibration-samples", type=int, default=64, help="data-driven methods: windows of text")
     p.add_argument(
-        "--calibration-seq-len", type=int, default=256, help="data-driven methods: tokens per window"
+        "--calibration-samples",
+        type=int,
+        help=f"data-driven methods: windows of text (default: {defaults['calibration_samples'].default})",
+    )
+    p.add_argument(
+        "--calibration-seq-len",
+        type=int,
+        help=f"data-driven methods: tokens per window (default: {defaults['calibration_seq_len'].default})",
     )
 
 
 def prune_config(args) -> PruneConfig:
-    return PruneConfig(
-        method=args.method,
-        pct=args.pct,
-        expansion_ratio=args.expansion_ratio,
-        divisor=args.divisor,
-        seed=args.seed,
-        layers=tuple(args.layers) if args.layers else None,
-        calibration_samples=args.calibration_samples,
-        calibration_seq_len=args.calibration_seq_len,
+    """The PruneConfig of the pruning flags (defaults for those not given), validated, with
+    calibration flags refused for a method that uses no calibration text."""
+    given = {k: getattr(args, k) for k in (*PRUNING_FLAGS, "seed") if getattr(args, k) is not None}
+    cfg = PruneConfig(
+        pct=args.pct, expansion_ratio=args.expansion_ratio, **{**given, "layers": _layers(args)}
     )
+    wasted = [PRUNING_FLAGS[k] for k in CALIBRATION_FLAGS if k in given and not cfg.data_driven]
+    if wasted:
+        data = ", ".join(name for name, m in METHODS.items() if m.needs_data)
+        raise UserError(
+            f"{' and '.join(wasted)} only apply to data-driven methods ({data}), not {cfg.method}"
+        )
+    return cfg
+
+
+def _layers(args) -> tuple[int, ...] | None:
+    return tuple(args.layers) if args.layers is not None else None
+
+
+def check_no_pruning_flags(args, what: str) -> None:
+    """Pruning flags given when nothing is pruned are an error (`what` says how to prune)."""
+    given = [flag for key, flag in PRUNING_FLAGS.items() if getattr(args, key, None) is not None]
+    if getattr(args, "seed", None) is not None and not getattr(args, "random_weights", False):
+        given.append("--seed")
+    if given:
+        raise UserError(f"{', '.join(given)} given, but nothing is pruned (give {what})")
 
 
 def parse_int_list(text: str) -> list[int]:
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise UserError(f"expected at least one integer, got {text!r}")
+    return values
 
 
 def parse_float_list(text: str) -> list[float]:
@@ -109,26 +131,12 @@ def parse_float_list(text: str) -> list[float]:
     return values
 
 
-def _check_writable(path: str, out: Path) -> None:
-    """The nearest existing ancestor must be a directory we can create files in (tried, not
-    guessed from permission bits: root passes those checks on read-only file systems)."""
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"--out {path}: {parent} is not a directory")
-    try:
-        tempfile.TemporaryFile(dir=parent).close()
-    except OSError as exc:
-        raise UserError(f"--out {path}: {parent} is not writable ({exc.strerror})") from None
-
-
 def check_new_output_dir(path: str) -> Path:
     """An output dir that does not exist yet (or is empty) in a writable place."""
     out = Path(path).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {path} already exists and is not an empty directory")
-    _check_writable(path, out)
+    check_writable(out, f"--out {path}")
     return out
 
 
@@ -137,7 +145,7 @@ def check_writable_dir(path: str) -> Path:
     out = Path(path).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {path} exists and is not a directory")
-    _check_writable(path, out)
+    check_writable(out, f"--out {path}")
     return out
 
 

@@ -7,6 +7,7 @@ the unpruned run), complete.json and documents/ (each task run's per-document va
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -28,6 +29,7 @@ from ..tasks import check_tasks
 from .common import (
     add_model_arguments,
     add_prune_arguments,
+    check_no_pruning_flags,
     check_writable_dir,
     model_spec,
     parse_float_list,
@@ -129,16 +131,21 @@ def prune_configs(args) -> list:
     if args.levels is not None:
         if args.pct is not None or args.expansion_ratio is not None:
             raise UserError("give either --levels or --pct/--expansion-ratio, not both")
-        return level_configs(
+        base = prune_config(argparse.Namespace(**{**vars(args), "pct": 50.0}))  # flags checked, defaults
+        configs = level_configs(
             args.levels,
-            args.method,
-            args.divisor,
-            args.seed,
-            layers=tuple(args.layers) if args.layers else None,
-            calibration_samples=args.calibration_samples,
-            calibration_seq_len=args.calibration_seq_len,
+            base.method,
+            base.divisor,
+            base.seed,
+            layers=base.layers,
+            calibration_samples=base.calibration_samples,
+            calibration_seq_len=base.calibration_seq_len,
         )
+        if not any(configs):
+            check_no_pruning_flags(args, "a level above 0")
+        return configs
     if args.pct is None and args.expansion_ratio is None:
+        check_no_pruning_flags(args, "--pct, --expansion-ratio or --levels")
         return [None]
     return [prune_config(args)]
 
@@ -152,10 +159,10 @@ def report(status, out, args) -> int:
             p = rec["pruning"]
             top = [m for m in rec["metrics"] if m["subtask"] == rec["task"]]
             shown = ", ".join(
-                f"{m['metric']}{'' if m['filter'] == 'none' else '/' + m['filter']}={m['value']:.4g}"
-                + (f"±{m['stderr']:.2g}" if m["stderr"] is not None else "")
+                f"{m['metric']}{'' if m['filter'] == 'none' else '/' + m['filter']}={float(m['value']):.4g}"
+                + (f"±{float(m['stderr']):.2g}" if m["stderr"] is not None else "")
                 for m in top
-                if m["value"] is not None
+                if m["value"] is not None  # a non-finite value is stored as "inf" or "nan"
             )
             print(f"{p['method']:>14} {p['pruning_pct']:>5g}%  {rec['task']:<16} {shown}")
     consolidate_results(out)

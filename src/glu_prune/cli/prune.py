@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import UserError
-from ..models import glu_config, load_config
+from ..models import check_model, glu_config, load_config
 from ..prune import check_prunable, load_pruned, save_pruned
 from .common import (
     add_model_arguments,
@@ -32,7 +32,8 @@ def run(args) -> int:
     spec = model_spec(args)
     out = check_new_output_dir(args.out) if args.out else None
     config = load_config(spec.model, spec.trust_remote_code)
-    check_prunable(config, cfg)
+    check_prunable(config, cfg)  # a model that is no GLU decoder: said first
+    check_model(spec)  # its files, weights and pruning.json
     if out is not None and cfg.layers is not None:
         if sorted(cfg.layers) != list(range(glu_config(config).num_hidden_layers)):
             raise UserError(

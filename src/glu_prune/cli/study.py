@@ -26,6 +26,11 @@ def add_arguments(p) -> None:
     p.add_argument("--results", help="where the results files and figures go (default: the work dir)")
     p.add_argument("--lanes", type=int, help="evaluation worker processes (default: the plan's)")
     p.add_argument("--no-profile", action="store_true", help="skip the performance profile")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: consolidate what the work dir holds so far and draw the figures",
+    )
     p.add_argument("--json", action="store_true", help="print the final status as JSON")
 
 
@@ -39,7 +44,9 @@ def run(args) -> int:
     plan = load_plan(args.plan)  # every check before any work or any write
     out = check_writable_dir(args.out)
     results = check_writable_dir(args.results) if args.results else None
-    status = run_study(plan, out, results, args.lanes, profile=not args.no_profile, log=_log)
+    status = run_study(
+        plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=not args.report_only
+    )
     if args.json:
         print_json(status)
     verdict = (

@@ -15,11 +15,18 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..provenance import provenance
-from ..store import CheckpointStore, atomic_write_bytes, atomic_write_json, atomic_write_text, identity_key
+from ..store import (
+    CheckpointStore,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    damaged_files,
+    identity_key,
+)
 from .documents import documents_problem
 from .paired import DEFAULT_PAIRED, PairedSettings
 from .pairing import FAMILY, paired_columns
-from .records import CSV_COLUMNS, tidy_rows
+from .records import CSV_COLUMNS, KIND, checkpoint_problem, tidy_rows
 
 
 def consolidate_results(
@@ -112,10 +119,8 @@ def _read_runs(dirs: list[Path], select):
     for d in dirs:
         if not (d / "checkpoints").is_dir():
             raise UserError(f"{d} holds no evaluation checkpoints (no {d / 'checkpoints'})")
-        store = CheckpointStore(d / "checkpoints")
+        store = CheckpointStore(d / "checkpoints", KIND, checkpoint_problem)
         for rec in store.records():
-            if rec.get("identity", {}).get("kind") != "lm-eval":
-                continue
             if select is not None and not select(rec["identity"]):
                 continue
             if rec.get("status") == "done":
@@ -124,7 +129,7 @@ def _read_runs(dirs: list[Path], select):
                     sources[rec["result"]["checkpoint"]] = store.root / rec["result"]["documents"]["file"]
             else:
                 failed.append({"identity": rec["identity"], "error": rec.get("error")})
-        damaged += [str(p) for p in store.damaged]
+        damaged += damaged_files(d / "checkpoints", d / "request-cache")  # set aside, now or earlier
     return runs, failed, damaged, sources
 
 

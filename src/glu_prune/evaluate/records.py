@@ -4,10 +4,12 @@ tidy rows (one per model x method x level x divisor x task x subtask x metric x 
 from __future__ import annotations
 
 from ..prune import TABLE_COLUMNS, table_columns
-from ..store import identity_key
+from ..store import NUMBER, identity_key, shape_problem
 from .backend import run_info
 from .harness import as_float
 from .pairing import PAIRED_COLUMNS
+
+KIND = "lm-eval"
 
 LM_EVAL_KEYS = (
     "versions",
@@ -38,6 +40,54 @@ CSV_COLUMNS = (
     "checkpoint",
     *PAIRED_COLUMNS,  # against the unpruned run of the same settings (pairing.py; empty for it)
 )
+
+
+# what a finished checkpoint's result must hold for the tables and reports to read it
+RESULT_SHAPE = {
+    "model": str,
+    "task": str,
+    "checkpoint": str,
+    "limit": (int, type(None)),
+    "limit_per_subtask": (int, type(None)),
+    "chat_template": bool,
+    "data_source": str,
+    "pruning": dict,
+    "metrics": list,
+    "run": dict,
+    "identity": dict,
+}
+PRUNING_SHAPE = {
+    "method": str,
+    "pruning_pct": NUMBER,
+    "effective_pruning_pct": NUMBER,
+    "intermediate_size": int,
+    "expansion_ratio": NUMBER,
+    "parameters_after": int,
+}
+# a value or stderr is a number, None, or the string JSON keeps a non-finite float as ("inf")
+METRIC_SHAPE = {
+    "subtask": str,
+    "metric": str,
+    "filter": str,
+    "value": (*NUMBER, str, type(None)),
+    "stderr": (*NUMBER, str, type(None)),
+}
+
+
+def checkpoint_problem(record: dict) -> str | None:
+    """What keeps an evaluation checkpoint from being read back (None: nothing); a failed one
+    needs only its identity, which the store has checked."""
+    if record["status"] != "done":
+        return None
+    result = record.get("result")
+    problem = shape_problem(result, RESULT_SHAPE)
+    if problem is None:
+        problem = shape_problem(result["pruning"], PRUNING_SHAPE, "pruning record")
+    for metric in result["metrics"] if problem is None else ():
+        problem = problem or shape_problem(metric, METRIC_SHAPE, "metric")
+    if problem is None and result["identity"] != record["identity"]:
+        problem = "its result belongs to another identity"
+    return problem
 
 
 def tidy_metrics(raw: dict) -> list[dict]:

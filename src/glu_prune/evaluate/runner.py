@@ -16,23 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UserError
-from ..models import (
-    ModelSpec,
-    hub_offline_requested,
-    hub_reachable,
-    load_config,
-    pruned_dir_record,
-    weights_source,
-)
+from ..models import ModelSpec, check_model, hub_offline_requested, hub_reachable, pruned_dir_record
 from ..provenance import provenance
 from ..prune import PruneConfig, check_prunable, load_pruned
-from ..store import CheckpointStore, identity_key
+from ..store import CheckpointStore, check_writable, identity_key, set_aside
 from ..tasks import NEEDS_HUB, check_tasks, prepare_offline_env
 from .backend import run_info
+from .bootstrap import single_process_bootstrap
+from .cache import check_request_cache, request_cache
 from .documents import aggregations, document_rows, documents_path, documents_problem, write_documents
 from .harness import evaluate_task, make_lm
 from .identity import config_label, task_identity
-from .records import result_record
+from .records import KIND, checkpoint_problem, result_record
 from .settings import DEFAULT_SETTINGS, EvalSettings, EvalStatus
 from .suites import TaskSpec
 
@@ -64,12 +59,10 @@ def validate(spec: ModelSpec, configs: Sequence[PruneConfig | None]) -> None:
     keys = [identity_key(c.settings() if c else {}) for c in configs]
     if len(set(keys)) != len(keys):
         raise UserError(f"a pruning configuration is listed twice: {', '.join(map(config_label, configs))}")
-    config = load_config(spec.model, spec.trust_remote_code)
+    config = check_model(spec)  # damaged files, missing weights, an unreachable hub: here, in seconds
     for cfg in configs:
         if cfg is not None:
             check_prunable(config, cfg)
-    if not spec.random_weights:
-        weights_source(spec)  # a model that needs an unreachable hub fails here, in seconds
 
 
 def run_robust_evaluation(
@@ -91,7 +84,10 @@ def run_robust_evaluation(
     """
     run_tasks, needs_hub = split_tasks(tasks, settings.offline)
     validate(spec, configs)
-    store = CheckpointStore(Path(out_dir) / "checkpoints")
+    store = CheckpointStore(Path(out_dir) / "checkpoints", KIND, checkpoint_problem)
+    store.check_writable()  # a read-only folder is refused here, before any model loads
+    caches = Path(out_dir) / "request-cache"
+    check_writable(caches, f"request cache folder {caches}")
     status = EvalStatus(needs_hub=needs_hub)
     if settings.offline:
         prepare_offline_env()
@@ -108,7 +104,7 @@ def run_robust_evaluation(
                 status.done.append({"config": label, "task": task.name, "reused": True})
         if todo:
             _run_config(spec, cfg, label, todo, store, settings, status, Path(out_dir), progress)
-    status.damaged = [str(p) for p in store.damaged]
+    status.damaged = [*map(str, store.damaged), *status.damaged]  # checkpoints, then request caches
     return status
 
 
@@ -121,9 +117,11 @@ def reusable(store: CheckpointStore, identity: dict, label: str) -> dict | None:
     path = documents_path(store.path(identity, label))
     problem = documents_problem(path, record["result"].get("documents"))
     if problem:
-        if path.exists():
-            store.set_aside(path, problem)
-        warnings.warn(f"checkpoint {label}: {problem}; its task is redone", stacklevel=3)
+        target = path.exists() and set_aside(path, "per-document file", problem, "its task is redone")
+        if target:
+            store.damaged.append(target)
+        else:
+            warnings.warn(f"checkpoint {label}: {problem}; its task is redone", stacklevel=3)
         return None
     return record
 
@@ -138,10 +136,12 @@ def _run_config(spec, cfg, label, todo, store, settings, status, out_dir: Path, 
     try:
         for task, identity in todo:
             request_key = identity_key({k: v for k, v in identity.items() if k != "runner"})
-            cache = out_dir / "request-cache" / f"{label}-{task.name}-{request_key}"
+            cache = request_cache(out_dir, label, task.name, request_key)
+            status.damaged += map(str, check_request_cache(cache))
             started, load_before, counted = time.time(), os.getloadavg()[0], run_info(lm)
             try:
-                raw = evaluate_task(lm, task, identity, str(cache), settings)
+                with single_process_bootstrap():  # no fork()ed pool: Ctrl-C ends it cleanly
+                    raw = evaluate_task(lm, task, identity, str(cache), settings)
             except Exception as exc:  # recorded, reported, retried by the next run
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                 store.save(identity, None, f"{label}-{task.name}", status="failed", error=error)

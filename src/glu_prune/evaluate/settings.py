@@ -49,7 +49,7 @@ class EvalStatus:
     done: list[dict] = field(default_factory=list)  # {"config", "task", "reused"}
     failed: list[dict] = field(default_factory=list)  # {"config", "task", "error"}
     needs_hub: list[str] = field(default_factory=list)
-    damaged: list[str] = field(default_factory=list)  # checkpoints set aside (their work redone)
+    damaged: list[str] = field(default_factory=list)  # checkpoints, request caches set aside (redone)
 
     @property
     def complete(self) -> bool:
@@ -63,7 +63,7 @@ class EvalStatus:
         if self.needs_hub:
             parts.append(f"not run, need the Hugging Face hub: {', '.join(self.needs_hub)}")
         if self.damaged:
-            parts.append(f"damaged checkpoints set aside and redone: {', '.join(self.damaged)}")
+            parts.append(f"damaged files set aside and redone: {', '.join(self.damaged)}")
         return "; ".join(parts)
 
     def to_dict(self) -> dict:

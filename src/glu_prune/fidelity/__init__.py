@@ -2,6 +2,7 @@
 and token perplexities on held-out text, checkpointed like evaluation and profiling."""
 
 from .consolidate import consolidate_fidelity
+from .identity import fidelity_identity
 from .records import FIDELITY_COLUMNS, TASK, fidelity_rows, summary
 from .runner import run_fidelity, validate
 from .settings import DEFAULT_FIDELITY, FidelitySettings, FidelityStatus
@@ -16,6 +17,7 @@ __all__ = [
     "FidelityStatus",
     "Text",
     "consolidate_fidelity",
+    "fidelity_identity",
     "fidelity_rows",
     "load_text",
     "make_windows",

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..provenance import provenance
 from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key
-from .records import FIDELITY_COLUMNS, fidelity_rows
+from .records import FIDELITY_COLUMNS, KIND, checkpoint_problem, fidelity_rows
 
 
 def _experiment(identity: dict) -> str:
@@ -27,10 +27,10 @@ def consolidate_fidelity(run_dirs, csv_path=None, json_path=None, select=None):
     for d in dirs:
         if not (d / "checkpoints").is_dir():
             raise UserError(f"{d} holds no checkpoints (no {d / 'checkpoints'})")
-        store = CheckpointStore(d / "checkpoints")
+        store = CheckpointStore(d / "checkpoints", KIND, checkpoint_problem)
         for rec in store.records():
             identity = rec.get("identity", {})
-            if identity.get("kind") != "fidelity" or (select is not None and not select(identity)):
+            if select is not None and not select(identity):
                 continue
             if rec.get("status") != "done":
                 failed.append({"identity": identity, "error": rec.get("error")})

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..prune import TABLE_COLUMNS, table_columns
-from ..store import identity_key
+from ..store import NUMBER, identity_key, shape_problem
 
 TASK = "fidelity"  # the tidy table's task name of these rows
+KIND = TASK  # the identity kind of its checkpoints
 MEANS = ("kl_mean", "top1_agreement", "ppl_unpruned", "ppl_pruned", "ppl_ratio")
 HIGHER_IS_BETTER = {
     "kl_mean": False,
@@ -88,6 +89,36 @@ def fidelity_metrics(per_window: dict, kl_tokens, iters: int, seed: int) -> list
         }
         for name in HIGHER_IS_BETTER
     ]
+
+
+# what a finished checkpoint's result must hold for the tables to read it
+RESULT_SHAPE = {
+    "model": str,
+    "text": str,
+    "data_source": str,
+    "dtype": str,
+    "window": int,
+    "max_windows": (int, type(None)),
+    "checkpoint": str,
+    "pruning": dict,
+    "metrics": list,
+    "run": dict,
+    "identity": dict,
+}
+METRIC_SHAPE = {"metric": str, "value": (*NUMBER, str, type(None)), "stderr": (*NUMBER, str, type(None))}
+
+
+def checkpoint_problem(record: dict) -> str | None:
+    """What keeps a fidelity checkpoint from being read back (None: nothing)."""
+    if record["status"] != "done":
+        return None
+    result = record.get("result")
+    problem = shape_problem(result, RESULT_SHAPE)
+    for metric in result["metrics"] if problem is None else ():
+        problem = problem or shape_problem(metric, METRIC_SHAPE, "metric")
+    if problem is None and result["identity"] != record["identity"]:
+        problem = "its result belongs to another identity"
+    return problem
 
 
 def fidelity_record(identity, pruning, text, measured, windows, start, settings, timing, prov) -> dict:

@@ -19,7 +19,7 @@ from ..prune import PruneConfig, check_prunable, load_pruned
 from ..store import CheckpointStore, identity_key
 from .identity import fidelity_identity
 from .measure import compare, reference
-from .records import fidelity_record
+from .records import KIND, checkpoint_problem, fidelity_record
 from .settings import DEFAULT_FIDELITY, FidelitySettings, FidelityStatus, chunk_positions
 from .text import Text, load_text, make_windows, start_token
 
@@ -60,7 +60,7 @@ def run_fidelity(
     configs = [c for c in configs if c is not None]
     text = text if isinstance(text, Text) else load_text(text)
     validate(spec, configs)
-    store = CheckpointStore(Path(out_dir) / "checkpoints")
+    store = CheckpointStore(Path(out_dir) / "checkpoints", KIND, checkpoint_problem)
     status = FidelityStatus()
     todo = []
     for cfg in configs:

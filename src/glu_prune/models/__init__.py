@@ -4,6 +4,7 @@ from .embedded import GGUF_MODELS, GgufModel, embedded_model_dir, gguf_model_dir
 from .glu import count_parameters, glu_config, glu_mlps, meta_model
 from .hub import hub_offline_requested, hub_reachable
 from .loading import (
+    check_model,
     is_instruct,
     load_config,
     load_model,
@@ -14,6 +15,7 @@ from .loading import (
     weights_packages,
     weights_source,
 )
+from .local import read_json, read_pruning_json
 from .precision import auto_dtype, cpu_bfloat16
 from .registry import ALIASES, AUTO, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
 
@@ -29,6 +31,7 @@ __all__ = [
     "ModelSpec",
     "auto_dtype",
     "canonical_name",
+    "check_model",
     "count_parameters",
     "cpu_bfloat16",
     "embedded_model_dir",
@@ -44,6 +47,8 @@ __all__ = [
     "loading_bars",
     "meta_model",
     "pruned_dir_record",
+    "read_json",
+    "read_pruning_json",
     "resolve",
     "resolve_device",
     "weights_packages",

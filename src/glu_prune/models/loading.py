@@ -4,28 +4,64 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..store import set_aside
 from .embedded import GGUF_MODELS, gguf_model_dir
 from .hub import cached_snapshot, require_hub
+from .local import check_model_dir, check_weights, read_json, read_pruning_json
 from .registry import REGISTRY, ModelEntry, ModelSpec, resolve
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 def load_config(name: str, trust_remote_code: bool = False):
-    """The model's config without its weights: shipped JSON, local dir, or the hub."""
+    """The model's config without its weights: shipped JSON, local dir (its files checked), or the
+    hub. A config transformers cannot read is a UserError naming the model."""
     from transformers import AutoConfig
 
     target = resolve(name)
     if isinstance(target, ModelEntry):
         return AutoConfig.from_pretrained(CONFIG_DIR / f"{target.name}.json")
     if isinstance(target, Path):
+        check_model_dir(target, trust_remote_code)
+    else:
+        require_hub(target)
+    try:
         return AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code)
-    require_hub(target)
-    return AutoConfig.from_pretrained(target, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, ImportError) as exc:  # unknown model type, remote code, ...
+        raise UserError(f"{name}: transformers cannot read its config ({_first_line(exc)})") from None
+
+
+def check_model(spec: ModelSpec, tokenizer: bool = False):
+    """Everything about the model that can be checked before its weights load: its config (returned),
+    its local files, its weights' presence, the hub; with `tokenizer`, that a local dir's tokenizer
+    loads (for callers that write before they load the model). Raises UserError."""
+    config = load_config(spec.model, spec.trust_remote_code)
+    if not spec.random_weights:
+        weights_source(spec)
+    pruned_dir_record(spec.model)
+    if tokenizer and isinstance(resolve(spec.model), Path):
+        load_tokenizer(spec.model, required=False, trust_remote_code=spec.trust_remote_code)
+    return config
+
+
+def whole_gguf_dir(name: str) -> Path:
+    """The dequantized cache of registry model `name`, made again when a file of it is damaged: it is
+    the tool's own file, set aside and redone, never an error for the user to fix."""
+    path = gguf_model_dir(name)
+    try:
+        check_model_dir(path)
+        check_weights(path)
+    except UserError as exc:
+        set_aside(path, "model cache", str(exc), "dequantizing the packaged GGUF again")
+        path = gguf_model_dir(name)
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def is_instruct(name: str) -> bool:
@@ -41,7 +77,7 @@ def is_instruct(name: str) -> bool:
         if (target / "chat_template.jinja").is_file():
             return True
         tok_cfg = target / "tokenizer_config.json"
-        return tok_cfg.is_file() and bool(json.loads(tok_cfg.read_text()).get("chat_template"))
+        return tok_cfg.is_file() and bool(read_json(tok_cfg).get("chat_template"))
     return bool(getattr(_hub_tokenizer(target), "chat_template", None))  # a name says nothing reliable
 
 
@@ -59,10 +95,9 @@ def weights_packages(name: str) -> tuple[str, ...]:
 def pruned_dir_record(name: str) -> dict | None:
     """The pruning.json of a directory written by `glu-prune prune` (None for anything else)."""
     target = resolve(name)
-    saved = Path(target, "pruning.json") if isinstance(target, Path) else None
-    if saved is None or not saved.is_file():
+    if not isinstance(target, Path) or not (target / "pruning.json").exists():
         return None
-    return {**json.loads(saved.read_text()), "source_dir": str(target.resolve())}
+    return {**read_pruning_json(target), "source_dir": str(target.resolve())}
 
 
 def resolve_device(device: str) -> str:
@@ -79,8 +114,11 @@ def weights_source(spec: ModelSpec) -> str:
     """Where the weights come from (a path or hub id), loading nothing."""
     target = resolve(spec.model)
     if isinstance(target, ModelEntry):
-        return str(gguf_model_dir(target.name)) if target.embedded else require_hub(target.hub_id)
-    return str(target) if isinstance(target, Path) else require_hub(target)
+        return str(whole_gguf_dir(target.name)) if target.embedded else require_hub(target.hub_id)
+    if isinstance(target, Path):
+        check_weights(target)
+        return str(target)
+    return require_hub(target)
 
 
 @contextlib.contextmanager
@@ -98,47 +136,57 @@ def loading_bars(shown: bool):
 
 
 def load_model(spec: ModelSpec):
-    """Return (model, tokenizer); tokenizer is None for shape-only models without a local one."""
+    """Return (model, tokenizer); tokenizer is None for shape-only models without a local one.
+    The tokenizer loads first: a broken one fails before the weights take their time."""
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, spec.dtype)
     device = resolve_device(spec.device)
+    trust = spec.trust_remote_code
     if spec.random_weights:
-        config = load_config(spec.model, spec.trust_remote_code)
+        config = load_config(spec.model, trust)
+        tokenizer = load_tokenizer(spec.model, required=False, trust_remote_code=trust)
         torch.manual_seed(spec.seed)
         with torch.device(device):
-            model = AutoModelForCausalLM.from_config(
-                config, dtype=dtype, trust_remote_code=spec.trust_remote_code
-            )
-        return model.eval(), load_tokenizer(spec.model, required=False)
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype, trust_remote_code=trust)
+        return model.eval(), tokenizer
     source = weights_source(spec)
+    tokenizer = load_tokenizer(spec.model, source=source, trust_remote_code=trust)
     model = AutoModelForCausalLM.from_pretrained(
-        source, dtype=dtype, device_map=device, trust_remote_code=spec.trust_remote_code
+        source, dtype=dtype, device_map=device, trust_remote_code=trust
     )
-    return model.eval(), load_tokenizer(spec.model, source=source)
+    return model.eval(), tokenizer
 
 
-def load_tokenizer(name: str, source: str | None = None, required: bool = True):
-    """The model's tokenizer. With required=False, None when it is not available offline."""
+def load_tokenizer(name: str, source: str | None = None, required: bool = True, trust_remote_code=False):
+    """The model's tokenizer. With required=False, None when there is none (a shape-only model
+    from a bare config); one that is there but does not load is a UserError either way."""
     from transformers import AutoTokenizer
 
     if source is None:
         source = _tokenizer_source(name, required)
         if source is None:
             return None
-    try:
-        return AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError):
-        if required:
-            raise UserError(f"{name}: no tokenizer found at {source}") from None
+    if not required and Path(source).is_dir() and not _has_tokenizer_files(Path(source)):
         return None
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # tokenizers raises plain Exceptions for a damaged tokenizer.json
+        for file in sorted(Path(source).glob("*.json")) if Path(source).is_dir() else ():
+            read_json(file, must_be_object=False)  # names the damaged file, where it is one
+        raise UserError(f"{name}: the tokenizer at {source} does not load ({_first_line(exc)})") from None
+
+
+def _has_tokenizer_files(path: Path) -> bool:
+    names = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+    return any((path / n).is_file() for n in names)
 
 
 def _tokenizer_source(name: str, required: bool) -> str | None:
     target = resolve(name)
     if isinstance(target, ModelEntry) and target.embedded:
-        return str(gguf_model_dir(target.name))
+        return str(whole_gguf_dir(target.name))
     if isinstance(target, Path):
         return str(target)
     hub_id = target.hub_id if isinstance(target, ModelEntry) else target

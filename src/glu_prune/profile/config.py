@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from ..errors import UserError
@@ -61,6 +62,8 @@ class ProfileConfig:
             problems.append(f"--energy must be one of auto, {', '.join(METERS)}")
         if self.energy != "none" and not self.idle_seconds > 0:
             problems.append("--idle-seconds must be positive")
+        if self.energy in ("auto", "codecarbon") and (problem := country_problem(self.country)):
+            problems.append(problem)
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             problems.append("--threads must be a positive integer")
         if self.order not in ORDERS:
@@ -78,6 +81,21 @@ class ProfileConfig:
         settings.pop("pct")
         settings.pop("expansion_ratio")
         return settings
+
+
+def country_problem(country_iso_code) -> str | None:
+    """Why codecarbon cannot use `country_iso_code` (None: it can). It logs an unknown code as an
+    error and carries on without a grid intensity, so the code is checked against its table first."""
+    from codecarbon.input import DataSource
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    known = DataSource().get_global_energy_mix_data()
+    if isinstance(country_iso_code, str) and country_iso_code in known:
+        return None
+    return (
+        f"--country {country_iso_code!r} is not in codecarbon's table of {len(known)} countries "
+        "(three-letter upper-case ISO codes such as USA, FRA, DEU)"
+    )
 
 
 def resolve_order(order: str, spec, model_config, levels, divisor, device: str) -> tuple[str, dict]:

@@ -168,6 +168,7 @@ class CodecarbonMeter:
             measure_power_secs=self.measure_power_secs,
             output_methods=[],
             log_level="error",
+            allow_multiple_runs=True,  # else codecarbon takes a lock file and replaces our Ctrl-C handler
         )
         self._tracker.start()
 
@@ -217,7 +218,10 @@ class CodecarbonMeter:
         return modes
 
     def close(self) -> None:
-        pass
+        """Stop a tracker an interrupt left running (its scheduler thread), discarding its reading."""
+        tracker, self._tracker = self._tracker, None
+        if tracker is not None:
+            tracker.stop()
 
 
 class NoMeter:

@@ -15,12 +15,20 @@ levels (speed-ups, figures, decision matrix) use the same-work columns.
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
-from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key, slug
+from ..store import (
+    NUMBER,
+    CheckpointStore,
+    atomic_write_json,
+    atomic_write_text,
+    damaged_files,
+    identity_key,
+    shape_problem,
+    slug,
+)
 from .measure import spread
+from .runlog import read_runs
 
 KIND = "profile-measurement"
 METRICS = (
@@ -62,6 +70,66 @@ CONSTANT = (
     "chat_template",
     "mode",
 )
+
+
+# what a measurement's identity and result must hold to be consolidated (and reused)
+IDENTITY_SHAPE = {
+    "model": str,
+    "random_weights": bool,
+    "dtype": str,
+    "device": str,
+    "hardware": str,
+    "series": dict,
+    "level": NUMBER,
+    "workload": str,
+    "batch_size": int,
+    "new_tokens": int,
+    "batches": int,
+    "repeats": int,
+    "repeat": int,
+    "order": str,
+}
+RESULT_SHAPE = {
+    "prompt_ids": list,
+    "prune_record": dict,
+    "order": dict,
+    "loadavg_start": list,
+    "loadavg_end": list,
+    "run_id": str,
+}
+
+
+def measurement_problem(record: dict) -> str | None:
+    """What keeps a measurement checkpoint from being reused or consolidated (None: nothing)."""
+    identity, result = record["identity"], record.get("result")
+    problem = shape_problem(identity, IDENTITY_SHAPE, "identity") or shape_problem(
+        identity["series"], {"method": str}, "series"
+    )
+    if problem is None and "pruned_dir" in identity:
+        problem = shape_problem(identity["pruned_dir"], {"pruning_pct": NUMBER}, "pruned dir record")
+    if problem is None and record["status"] == "failed":
+        problem = shape_problem(result, {"error": str}, "failure record")
+    elif problem is None:
+        problem = shape_problem(result, RESULT_SHAPE)
+    if problem is None and record["status"] == "done":
+        bad = [m for m in METRICS if result.get(m) is not None and _number(result[m]) is None]
+        bad += [k for k in ("loadavg_start", "loadavg_end") if not _loads(result[k])]
+        problem = f"its result's {bad[0]!r} is not a number" if bad else None
+    return problem
+
+
+def _number(value) -> float | int | None:
+    """A stored metric as a number (JSON keeps a non-finite float as "nan" or "inf"); None if it is none."""
+    if isinstance(value, NUMBER) and not isinstance(value, bool):
+        return value
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _loads(values) -> bool:
+    return isinstance(values, list) and bool(values) and all(_number(v) is not None for v in values)
 
 
 def group_identity(identity: dict) -> dict:
@@ -111,7 +179,7 @@ def _medians(samples: list[dict]) -> tuple[dict, dict, dict]:
     """(columns: median, and min/max of SPREAD_SHOWN; spread per metric; raw values per metric)."""
     columns, spreads, raw = {}, {}, {}
     for metric in METRICS:
-        raw[metric] = [s.get(metric) for s in samples]
+        raw[metric] = [_number(s.get(metric)) for s in samples]
         spreads[metric] = spread(raw[metric])
         columns[metric] = spreads[metric]["median"]
         if metric in SPREAD_SHOWN:
@@ -171,33 +239,18 @@ def record_keys(records) -> set[str]:
     return {identity_key(r["identity"]) for r in records}
 
 
-def _read_runs(directory: Path) -> list[dict]:
-    runs = []
-    for path in sorted((directory / "runs").glob("*.json")):
-        try:
-            runs.append(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError as exc:
-            warnings.warn(
-                f"run record {path} is unreadable ({exc}); left out of the complete JSON", stacklevel=2
-            )
-    return runs
-
-
 def _groups(directory: Path) -> dict[str, tuple[dict, list]]:
     """Profile measurements under `directory`, grouped by record (identity without the repeat)."""
     groups: dict[str, tuple[dict, list]] = {}
-    for rec in CheckpointStore(directory / "checkpoints").records():
-        ident = rec.get("identity") if isinstance(rec, dict) else None
-        if not isinstance(ident, dict) or ident.get("kind") != KIND:
-            continue
-        group = group_identity(ident)
+    for rec in CheckpointStore(directory / "checkpoints", KIND, measurement_problem).records():
+        group = group_identity(rec["identity"])
         groups.setdefault(identity_key(group), (group, []))[1].append(rec)
     return groups
 
 
-def _write(dest: Path, prefix: str, recs: list[dict], groups: dict, runs: list[dict]) -> None:
-    """<prefix>_results.csv (tidy scalars) and <prefix>_complete.json (records, their measurements
-    and the runs that measured them)."""
+def _write(dest: Path, prefix: str, recs: list[dict], groups: dict, runs: list[dict], damaged: list) -> None:
+    """<prefix>_results.csv (tidy scalars) and <prefix>_complete.json (records, their measurements,
+    the runs that measured them, and the files of the run dir that were set aside as damaged)."""
     import pandas as pd
 
     nested = {"identity", "spread", "samples", "order_positions", "errors"}
@@ -213,6 +266,7 @@ def _write(dest: Path, prefix: str, recs: list[dict], groups: dict, runs: list[d
             "runs": [run for run in runs if run.get("run_id") in measured_by],
             "records": recs,
             "measurements": measurements,
+            "damaged": damaged,
         },
     )
 
@@ -243,12 +297,12 @@ def consolidate_profiles(directory, dest=None, select=None) -> list[dict]:
         groups = {k: v for k, v in groups.items() if k in select}
     order = ("model", "random_weights", "dtype", "divisor", "workload", "batch_size", "pruning_pct")
     records.sort(key=lambda r: tuple(str(r[k]) if k == "divisor" else r[k] for k in order))
-    runs = _read_runs(directory)
+    runs = read_runs(directory)
     files: dict[str, list[dict]] = {}
     for r in records:
         files.setdefault(
             f"{slug(r['model'])}{'-random-weights' if r['random_weights'] else ''}_profile", []
         ).append(r)
     for prefix, recs in files.items():
-        _write(dest, prefix, recs, groups, runs)
+        _write(dest, prefix, recs, groups, runs, damaged_files(directory / "checkpoints", directory / "runs"))
     return records

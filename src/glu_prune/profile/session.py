@@ -20,16 +20,17 @@ from ..errors import UserError
 from ..models import (
     ModelSpec,
     canonical_name,
-    load_config,
+    check_model,
     pruned_dir_record,
     resolve_device,
     weights_packages,
 )
 from ..provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
-from ..store import CheckpointStore, atomic_write_json
+from ..store import CheckpointStore, atomic_write_json, check_writable
 from .config import ProfileConfig, resolve_order
 from .meters import make_meter
-from .records import KIND
+from .records import KIND, measurement_problem
+from .runlog import RUNS, mark_abandoned
 from .schedule import Measurement
 from .workloads import sample_prompts
 
@@ -83,7 +84,7 @@ def _check(spec: ModelSpec, config: ProfileConfig):
             f"{spec.model} is already pruned ({saved.get('method')} {saved.get('pruning_pct')} %, "
             "it has pruning.json): profile it with --levels 0, or the original model with --levels"
         )
-    model_config = load_config(spec.model, spec.trust_remote_code)
+    model_config = check_model(spec, tokenizer=True)  # its files, weights, tokenizer: before any run log
     for level in config.levels:  # every width is checked before anything loads
         if level:
             config.prune_config(level).target_width(model_config)
@@ -140,16 +141,21 @@ def open_run(spec: ModelSpec, config: ProfileConfig, out: Path) -> ProfileRun:
         device=device,
         base=_identity_base(spec, config, name, device, order_mode, meter, saved),
         units=[(w, b) for w in config.workloads for b in config.batch_sizes],
-        store=CheckpointStore(out / "checkpoints"),
+        store=CheckpointStore(out / "checkpoints", KIND, measurement_problem),
         meter=meter,
         run_id=run_id,
-        run_file=out / "runs" / f"{run_id}.json",
+        run_file=out / RUNS / f"{run_id}.json",
         record={},
     )
+    run.store.check_writable()  # a read-only folder is refused here, before any model loads
+    check_writable(run.run_file.parent, f"run log folder {run.run_file.parent}")
     run.pending = _pending(run)
+    mark_abandoned(out)  # a killed run's log no longer says "running"
     run.record = {
         "run_id": run_id,
         "status": "running",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
         "spec": asdict(spec),
         "config": asdict(config),
         "identity_base": run.base,

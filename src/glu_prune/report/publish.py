@@ -9,7 +9,6 @@ environment or the login cache; this module never reads, prints, logs or writes 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -18,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
+from ..models import read_json, read_pruning_json
 from .licenses import license_files
 from .metrics import LIKE_KEYS
 from .model_card import base_model_and_license, build_model_card
-from .results import EVAL_COLUMNS, PROFILE_COLUMNS, key_cell, read_eval_csv
+from .results import EVAL_COLUMNS, PROFILE_COLUMNS, PROFILE_ROW_KEYS, key_cell, read_eval_csv, read_table
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_.-]{1,96}$")
 
@@ -47,10 +47,7 @@ def read_pruning_record(model_dir) -> dict:
         raise UserError(
             f"{model_dir} already holds a README.md; the model card is generated, remove it first"
         )
-    try:
-        return json.loads((model_dir / "pruning.json").read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError(f"{model_dir}/pruning.json is not valid JSON ({exc})") from None
+    return read_pruning_json(model_dir)  # a damaged or foreign one: one line naming it
 
 
 # ----------------------------------------------------------------------------- measured numbers
@@ -94,7 +91,10 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
     for csv in map(Path, csvs):
         if not csv.is_file():
             raise UserError(f"--results {csv} does not exist")
-        columns = set(pd.read_csv(csv, nrows=0).columns)
+        try:
+            columns = set(pd.read_csv(csv, nrows=0).columns)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"--results {csv} is not a readable table ({exc})") from None
         if EVAL_COLUMNS <= columns:
             table = read_eval_csv(csv)
             if "subtask" in table:
@@ -105,7 +105,7 @@ def measured_scores(record: dict, csvs) -> tuple[list[dict], list[dict]]:
                 if r["model"] == record["model"] and r["method"] == "none" and r["pruning_pct"] == 0:
                     base[tuple(key_cell(r.get(k)) for k in LIKE_KEYS)] = (r["value"], r["stderr"])
         elif PROFILE_COLUMNS <= columns:
-            rows = pd.read_csv(csv).to_dict("records")
+            rows = read_table(csv, PROFILE_ROW_KEYS).to_dict("records")
             perf += [
                 r
                 for r in rows
@@ -181,7 +181,7 @@ def push(
     _, lic = base_model_and_license(record, base_model, license)  # fails before any work
     license_files(lic)  # the files it asks for are installed
     scores, perf = measured_scores(record, results)
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = read_json(model_dir / "config.json")
     card = build_model_card(
         record, repo_id, scores, perf, base_model, license, (config.get("architectures") or [None])[0]
     )

@@ -4,6 +4,7 @@ commit from the complete JSON beside it."""
 
 from __future__ import annotations
 
+import csv as csv_module
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,9 @@ from ..provenance import hardware_label
 
 EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "stderr"}
 PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", "tpot_ms"}
+# cells every row of a whole table has (a value or stderr may be missing; these never are)
+EVAL_KEYS = ("model", "method", "pruning_pct", "task", "metric")
+PROFILE_ROW_KEYS = ("model", "pruning_pct", "workload", "batch_size")
 
 
 @dataclass
@@ -42,13 +46,12 @@ def _commit(prov: dict) -> str | None:
 
 def read_eval_csv(csv: Path):
     """An evaluation CSV, with each row's hardware and project commit from its complete JSON."""
-    import pandas as pd
 
-    table = pd.read_csv(csv)
+    table = read_table(csv, EVAL_KEYS)
     table["hardware"], table["project_commit"] = "unknown (no complete JSON beside the CSV)", None
     complete = _complete_json(csv)
     if complete.is_file():
-        runs = json.loads(complete.read_text(encoding="utf-8")).get("runs", [])
+        runs = _runs(complete)
         by_checkpoint = {r.get("checkpoint"): r.get("provenance", {}) for r in runs}
         if "checkpoint" in table:
             prov = table["checkpoint"].map(lambda c: by_checkpoint.get(c, {}))
@@ -58,6 +61,48 @@ def read_eval_csv(csv: Path):
             table["project_commit"] = prov.map(_commit)
     table["source_csv"] = str(csv)
     return table
+
+
+def _short_row(path: Path) -> tuple[int, int, int] | None:
+    """(line, fields, header fields) of the first row with fewer fields than the header, or None."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv_module.reader(f)
+        width = len(next(rows, []))
+        for row in rows:
+            if row and len(row) < width:
+                return rows.line_num, len(row), width
+    return None
+
+
+def read_table(csv: Path, keys):
+    """A tidy table the user pointed at, whole, or a UserError naming the file and what is wrong."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(csv)
+        short = _short_row(csv)
+    except (ValueError, OSError, csv_module.Error) as exc:  # a torn quote, bad encoding, unreadable file
+        raise UserError(f"{csv} is not a readable table ({str(exc).strip().splitlines()[0]})") from None
+    if short:  # pandas fills a row cut short with empty values: a truncated file would pass
+        raise UserError(
+            f"{csv}: line {short[0]} has {short[1]} of {short[2]} fields (a truncated or damaged table)"
+        )
+    incomplete = table[list(keys)].isna()
+    if incomplete.any(axis=None):
+        row = int(incomplete.any(axis=1).idxmax())
+        lacking = ", ".join(k for k in keys if incomplete.at[row, k])
+        raise UserError(f"{csv}: line {row + 2} has no {lacking} (a truncated or damaged table)")
+    return table
+
+
+def _runs(complete: Path) -> list[dict]:
+    try:
+        runs = json.loads(complete.read_text(encoding="utf-8")).get("runs", [])
+    except (ValueError, OSError, AttributeError) as exc:
+        raise UserError(f"{complete} is not the complete JSON of a run ({exc})") from None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise UserError(f"{complete}: its 'runs' are not a list of records")
+    return runs
 
 
 def load_results(*paths) -> ResultSet:
@@ -91,7 +136,7 @@ def load_results(*paths) -> ResultSet:
             evals.append(read_eval_csv(csv))
             sources["evaluation"].append(str(csv))
         elif PROFILE_COLUMNS <= columns:
-            profiles.append(pd.read_csv(csv).assign(source_csv=str(csv)))
+            profiles.append(read_table(csv, PROFILE_ROW_KEYS).assign(source_csv=str(csv)))
             sources["profiles"].append(str(csv))
         else:
             sources["ignored"].append(f"{csv} (neither an evaluation nor a profile table)")

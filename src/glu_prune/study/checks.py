@@ -45,6 +45,7 @@ def _width_problems(part) -> list[str]:
     cmp = part.comparison
     planned = [("comparison.levels", m, lv) for m in cmp.methods for lv in cmp.levels]
     planned += [("sweep.levels", m, lv) for m in ("maw", *cmp.data_driven) for lv in part.sweep.levels if lv]
+    planned += [("spot.levels", "maw", lv) for lv in (part.spot.levels if part.spot else ()) if lv]
     out = []
     for where, method, level in planned:
         try:
@@ -68,6 +69,7 @@ def part_problems(part) -> list[str]:
         ("comparison.tasks", cmp.tasks),
         ("sweep.tasks", part.sweep.tasks),
         ("unpruned_only.tasks", part.unpruned_only.tasks),
+        ("spot.tasks", part.spot.tasks if part.spot else ()),
     ):
         out += [
             f"{where}: {t!r} has no entry (few-shot, limit) in tasks" for t in names if t not in part.tasks
@@ -80,6 +82,7 @@ def part_problems(part) -> list[str]:
         ("sweep.levels", part.sweep.levels),
         ("profile.levels", part.profile.levels),
         ("architecture.levels", part.architecture.levels),
+        ("spot.levels", part.spot.levels if part.spot else ()),
     ):
         out += _twice(where, values)
     out += [

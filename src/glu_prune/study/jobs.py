@@ -1,8 +1,10 @@
-"""One model's evaluation work as jobs (configs x tasks) for the worker pool, and the consolidated
-views that hold exactly the planned runs.
+"""One model's work as jobs for the worker pool (evaluation: configs x tasks; fidelity: every
+pruned config against the unpruned model), and the consolidated views that hold exactly the
+planned runs.
 
-MAW and the data-driven methods run the sweep tasks at the comparison levels too, so the sweep
-reuses those checkpoints instead of pruning (and calibrating) again.
+A sweep and the comparison share the configs at the comparison levels (the comparison's first
+seed): the sweep job starts after the comparison's and reuses its checkpoints for the tasks both
+run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import comparison_configs, consolidate_results, run_robust_evaluation, task_identity
+from ..fidelity import consolidate_fidelity, fidelity_identity, load_text, run_fidelity
 from ..prune import PruneConfig
 from ..store import atomic_write_json, identity_key
 from .plan import ModelPlan
@@ -26,9 +29,13 @@ def run_job(part: ModelPlan, job: dict, run_dir: Path) -> int:
 
     torch.set_num_threads(part.torch_threads_per_lane)
     configs = [None if c is None else PruneConfig(**c) for c in job["configs"]]
-    status = run_robust_evaluation(
-        part.spec(), configs, part.task_specs(job["tasks"]), run_dir, part.settings(), progress=False
-    )
+    if job.get("kind") == "fidelity":
+        settings = part.fidelity.settings()
+        status = run_fidelity(part.spec(), configs, None, fidelity_dir(run_dir), settings, progress=False)
+    else:
+        status = run_robust_evaluation(
+            part.spec(), configs, part.task_specs(job["tasks"]), run_dir, part.settings(), progress=False
+        )
     atomic_write_json(job_report(run_dir, job["name"]), {"job": job["name"], **status.to_dict()})
     print(f"[{job['name']}] {status.summary()}", file=sys.stderr)
     return 1 if status.failed else 0
@@ -38,10 +45,15 @@ def job_report(run_dir: Path, name: str) -> Path:
     return run_dir / "jobs" / f"{name}.json"
 
 
+def fidelity_dir(run_dir: Path) -> Path:
+    """The fidelity checkpoints of a part, beside its evaluation run dir."""
+    return run_dir.parent / "fidelity"
+
+
 def worker_job(job: dict) -> dict:
     """The part of a job a worker process gets, as JSON data."""
     configs = [None if c is None else asdict(c) for c in job["configs"]]
-    return {"name": job["name"], "configs": configs, "tasks": list(job["tasks"])}
+    return {"name": job["name"], "kind": job.get("kind"), "configs": configs, "tasks": list(job["tasks"])}
 
 
 def _method_configs(part: ModelPlan, method: str) -> list[PruneConfig]:
@@ -61,47 +73,77 @@ def _sweep_rest(part: ModelPlan) -> list:
     return [p for p in part.sweep.levels if p != 0 and p not in part.comparison.levels]
 
 
+def _spot_levels(part: ModelPlan) -> list:
+    return [p for p in part.spot.levels if p != 0] if part.spot else []
+
+
+def _fixed_configs(part: ModelPlan) -> list[PruneConfig]:
+    """Every pruned config known before the comparison picks its best data-driven method: MAW at
+    every level first (the sweep's curve), then the other methods at the comparison levels."""
+    cmp = part.comparison
+    configs = [_swept(part, "maw", p) for p in sorted({*part.sweep.levels, *_spot_levels(part)}) if p]
+    configs += comparison_configs(
+        cmp.methods, cmp.levels, cmp.seeds, baseline=False, **asdict(part.prune_options)
+    )
+    return list({identity_key(c.settings()): c for c in configs}.values())
+
+
 def evaluation_jobs(part: ModelPlan, prepare_best=None) -> list[dict]:
-    """Every evaluation job of one model, in the order the pool starts them. `prepare_best(job)`
-    fills in the sweep of the best data-driven method once the comparison has picked it."""
+    """Every job of one model, in the order the pool starts them: fidelity first (one forward pass
+    per configuration: the cheapest measurement that resolves methods and levels), then what every
+    paired statistic needs (the unpruned model), the comparison (MAW and the data-driven methods
+    first: the sweeps wait for them), the sweeps, the costly spot tasks. `prepare_best(job)` fills
+    in the configs of the best data-driven method once the comparison has picked it."""
     cmp, sweep = part.comparison, part.sweep
-
-    def comparison_job(m):
-        swept = m == "maw" or m in cmp.data_driven
-        tasks = [*sweep.tasks, *(t for t in cmp.tasks if t not in sweep.tasks)] if swept else cmp.tasks
-        return {"name": f"compare-{m}", "configs": _method_configs(part, m), "tasks": list(tasks)}
-
-    static = [m for m in cmp.methods if m not in cmp.data_driven]
-    rest = _sweep_rest(part)
-    jobs = [comparison_job(m) for m in cmp.data_driven]
-    jobs += [{"name": f"unpruned-{t}", "configs": [None], "tasks": [t]} for t in part.unpruned_only.tasks]
+    jobs = [_job("fidelity", _fixed_configs(part), kind="fidelity")] if part.fidelity else []
+    jobs.append(_job("unpruned-sweep", [None], sorted(set(sweep.tasks) | set(cmp.tasks))))
+    first = [m for m in ("maw", *cmp.data_driven) if m in cmp.methods]
+    later = [m for m in cmp.methods if m not in first]
+    jobs += [_job(f"compare-{m}", _method_configs(part, m), cmp.tasks) for m in first]
+    waits = ["compare-maw"] if "maw" in cmp.methods else []
     jobs.append(
-        {"name": "unpruned-sweep", "configs": [None], "tasks": sorted(set(sweep.tasks) | set(cmp.tasks))}
+        _job("sweep-maw", [_swept(part, "maw", p) for p in sweep.levels if p], sweep.tasks, after=waits)
     )
-    jobs += [comparison_job(m) for m in static]
-    jobs.append(
-        {"name": "sweep-maw", "configs": [_swept(part, "maw", p) for p in rest], "tasks": sweep.tasks}
-    )
+    if part.spot:  # the unpruned model first, then one job per level: the longest jobs
+        jobs += [_job(f"unpruned-{t}", [None], [t]) for t in part.spot.tasks]
+        jobs += [
+            _job(f"spot-maw-{p:g}", [_swept(part, "maw", p)], part.spot.tasks) for p in _spot_levels(part)
+        ]
+    jobs += [_job(f"compare-{m}", _method_configs(part, m), cmp.tasks) for m in later]
+    after = [f"compare-{m}" for m in cmp.data_driven]
     if cmp.data_driven:
-        jobs.append(
-            {
-                "name": "sweep-best",
-                "after": [f"compare-{m}" for m in cmp.data_driven],
-                "prepare": prepare_best,
-                "configs": [],
-                "tasks": sweep.tasks,
-            }
-        )
+        jobs.append(_job("sweep-best", [], sweep.tasks, after=after, prepare=prepare_best))
+    jobs += [_job(f"unpruned-{t}", [None], [t]) for t in part.unpruned_only.tasks]
+    if part.fidelity and cmp.data_driven:  # the best method's other sweep levels, once it is chosen
+        jobs.append(_job("fidelity-best", [], kind="fidelity", after=after, prepare=prepare_best))
     return jobs
 
 
+def _job(name: str, configs: list, tasks=(), **extra) -> dict:
+    return {"name": name, "configs": configs, "tasks": list(tasks), **extra}
+
+
 def prepare_best(part: ModelPlan, run_dir: Path, chosen: dict, say, job: dict) -> dict:
-    """The sweep-best job, once the comparison's data-driven runs are done: its method is the best."""
-    best, means = best_data_method(part, run_dir)
-    chosen.update(method=best, means=means)
-    rounded = {k: round(v, 3) for k, v in means.items()}
-    say(f"  {part.name}: best data-driven method {best} (mean {part.comparison.choose_by.metric}: {rounded})")
-    return {**job, "name": f"sweep-{best}", "configs": [_swept(part, best, p) for p in _sweep_rest(part)]}
+    """A job of the best data-driven method's sweep levels (evaluation or fidelity), once the
+    comparison's data-driven runs are done and have picked it."""
+    if "method" not in chosen:
+        best, means = best_data_method(part, run_dir)
+        chosen.update(method=best, means=means)
+        rounded = {k: round(v, 3) for k, v in means.items()}
+        metric = part.comparison.choose_by.metric
+        say(f"  {part.name}: best data-driven method {best} (mean {metric}: {rounded})")
+    best = chosen["method"]
+    if job.get("kind") == "fidelity":  # the comparison levels are in the first fidelity job
+        return {
+            **job,
+            "name": f"fidelity-{best}",
+            "configs": [_swept(part, best, p) for p in _sweep_rest(part)],
+        }
+    return {
+        **job,
+        "name": f"sweep-{best}",
+        "configs": [_swept(part, best, p) for p in part.sweep.levels if p],
+    }
 
 
 def comparison_pairs(part: ModelPlan) -> list[tuple]:
@@ -111,12 +153,29 @@ def comparison_pairs(part: ModelPlan) -> list[tuple]:
 
 
 def sweep_pairs(part: ModelPlan, best: str | None) -> list[tuple]:
-    sweep = part.sweep
-    pairs = [(None, t) for t in (*sweep.tasks, *part.unpruned_only.tasks)]
+    sweep, spot = part.sweep, part.spot.tasks if part.spot else ()
+    pairs = [(None, t) for t in (*sweep.tasks, *part.unpruned_only.tasks, *spot)]
     methods = ("maw", best) if best else ("maw",)
-    return pairs + [
-        (_swept(part, m, p), t) for m in methods for p in sweep.levels if p != 0 for t in sweep.tasks
-    ]
+    pairs += [(_swept(part, m, p), t) for m in methods for p in sweep.levels if p != 0 for t in sweep.tasks]
+    return pairs + [(_swept(part, "maw", p), t) for p in _spot_levels(part) for t in spot]
+
+
+def fidelity_configs(part: ModelPlan, best: str | None) -> list[PruneConfig]:
+    """Every pruned config of the plan, for the fidelity view."""
+    best_configs = [_swept(part, best, p) for p in _sweep_rest(part)] if best else []
+    return [*_fixed_configs(part), *best_configs]
+
+
+def consolidate_fidelity_view(part: ModelPlan, run_dir: Path, best: str | None, paths) -> tuple:
+    """(table, complete, missing) of the planned fidelity runs, written to `paths` (csv, json)."""
+    text, settings = load_text(None), part.fidelity.settings()
+    keys = {
+        identity_key(fidelity_identity(part.spec(), c, text, settings)) for c in fidelity_configs(part, best)
+    }
+    table, complete = consolidate_fidelity(
+        fidelity_dir(run_dir), *paths, select=lambda i: identity_key(i) in keys
+    )
+    return table, complete, len(keys) - len(complete["runs"])
 
 
 def planned_keys(part: ModelPlan, pairs) -> set[str]:

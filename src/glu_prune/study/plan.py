@@ -21,6 +21,7 @@ from pydantic.dataclasses import dataclass
 
 from ..errors import UserError
 from ..evaluate import EvalSettings, TaskSpec
+from ..fidelity import FidelitySettings
 from ..models import ModelSpec, canonical_name
 from ..profile import ProfileConfig
 from ..prune import DEFAULT_LEVELS, PruneConfig, level_configs
@@ -87,6 +88,27 @@ class Sweep:
 
     levels: Levels
     tasks: Annotated[Names, Field(min_length=1)]
+
+
+@dataclass(frozen=True, config=STRICT)
+class Spot:
+    """Costly tasks (5-shot MMLU, generation) at a few sweep levels, MAW only (and why)."""
+
+    levels: Levels
+    tasks: Annotated[Names, Field(min_length=1)]
+    why: str = ""
+
+
+@dataclass(frozen=True, config=STRICT)
+class FidelityPlan:
+    """KL and top-1 agreement of every planned pruned configuration against the unpruned model, on
+    the Wikipedia paragraphs (the first `max_windows` windows of `window` tokens)."""
+
+    window: Annotated[int, Field(ge=2)] = 512
+    max_windows: Positive | None = 100
+
+    def settings(self) -> FidelitySettings:
+        return FidelitySettings(window=self.window, max_windows=self.max_windows)
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -158,6 +180,8 @@ class ModelPlan:
     prune_options: PruneOptions = field(default_factory=PruneOptions)
     architecture: Architecture = field(default_factory=Architecture)
     unpruned_only: UnprunedOnly = field(default_factory=UnprunedOnly)
+    spot: Spot | None = None
+    fidelity: FidelityPlan | None = None
 
     @property
     def name(self) -> str:

@@ -1,5 +1,5 @@
 """A whole study from one plan: architecture -> per model: method comparison, capability sweep,
-profile -> figures.
+fidelity, profile -> figures.
 
 The plan is typed data (plan.py). Each part (one model) works in its own folder of the run dir;
 every part writes its results into the same results dir (file names carry the model), and the
@@ -23,7 +23,16 @@ from ..prune import write_tables
 from ..report import draw_figures
 from ..store import atomic_write_json
 from .console import Console
-from .jobs import best_data_method, comparison_pairs, consolidate, evaluation_jobs, prepare_best, sweep_pairs
+from .jobs import (
+    best_data_method,
+    comparison_pairs,
+    consolidate,
+    consolidate_fidelity_view,
+    evaluation_jobs,
+    fidelity_dir,
+    prepare_best,
+    sweep_pairs,
+)
 from .plan import ModelPlan, StudyPlan, load_plan
 from .pool import run_pool
 
@@ -36,9 +45,11 @@ def run_study(
     profile: bool = True,
     log=print,
     progress: bool = True,
+    work: bool = True,
 ) -> dict:
     """Run every phase of every part of the plan; return a status dict (also written to
-    <out>/status.json). Results go to `results` (default: out)."""
+    <out>/status.json). Results go to `results` (default: out). work=False runs nothing: it
+    consolidates what the run dir holds so far and draws the figures (a running study's peek)."""
     plan = load_plan(plan) if isinstance(plan, str) else plan
     if lanes is not None and lanes < 1:
         raise UserError(f"lanes must be at least 1, got {lanes}")
@@ -48,14 +59,16 @@ def run_study(
     atomic_write_json(out / "plan.json", plan.to_dict())
     start, load = time.time(), [os.getloadavg()[0]]
     status: dict = {"plan": plan.source, "out": str(out), "results": str(results), "parts": {}}
+    profile = profile and work
     total = sum(len(evaluation_jobs(p)) + (len(p.profile.divisors) if profile else 0) for p in plan.parts)
+    total = total if work else 0
     console = Console(total, log, progress)
     try:
         console.say("[1/5] architecture tables (config only)")
         _architecture(plan, results)
         for part in plan.parts:
-            work = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
-            status["parts"][part.name] = work.run(profile)
+            part_run = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
+            status["parts"][part.name] = part_run.run(profile, work)
         console.say("[5/5] figures")
         with console.reporting_damage("figures"):
             report = draw_figures(results, results / "figures")
@@ -90,15 +103,19 @@ class _PartRun:
         self.run_dir = work / "evaluation"
         self.chosen: dict = {}
 
-    def run(self, profile: bool) -> dict:
+    def run(self, profile: bool, work: bool = True) -> dict:
         part, say = self.part, self.console.say
         plan_path = atomic_write_json(self.work / "plan.json", part.to_dict())
-        say(
-            f"[2/5] {part.name}: method comparison and capability sweep ({self.lanes} worker processes; "
-            f"logs in {self.run_dir}/logs)"
-        )
-        jobs = evaluation_jobs(part, partial(prepare_best, part, self.run_dir, self.chosen, say))
-        failed = run_pool(jobs, self.lanes, plan_path, self.run_dir, self.console)
+        failed = []
+        if work:
+            say(
+                f"[2/5] {part.name}: method comparison, capability sweep and fidelity ({self.lanes} worker "
+                f"processes; logs in {self.run_dir}/logs)"
+            )
+            jobs = evaluation_jobs(part, partial(prepare_best, part, self.run_dir, self.chosen, say))
+            failed = run_pool(jobs, self.lanes, plan_path, self.run_dir, self.console)
+        else:
+            say(f"[2/5] {part.name}: nothing run (--report-only)")
         status: dict = {"evaluation": {"failed_jobs": failed}}
         say(f"[3/5] {part.name}: consolidating the capability results")
         with self.console.reporting_damage(f"{part.name} consolidation"):
@@ -142,7 +159,24 @@ class _PartRun:
                 f"  {paths[0].name}: {len(complete['runs'])} task runs, {len(table)} rows"
                 + (f", {missing} planned runs MISSING" if missing else "")
             )
+        if part.fidelity:
+            out[f"{part.name}_fidelity"] = self._consolidate_fidelity()
         return out
+
+    def _consolidate_fidelity(self) -> dict:
+        paths = [self.results / f"{self.part.name}_fidelity_{k}.json" for k in ("results", "complete")]
+        paths[0] = paths[0].with_suffix(".csv")
+        if not (fidelity_dir(self.run_dir) / "checkpoints").is_dir():
+            self.console.say("  fidelity: no measurements yet")
+            return {"runs": 0, "missing": 1}
+        table, complete, missing = consolidate_fidelity_view(
+            self.part, self.run_dir, self.chosen.get("method"), paths
+        )
+        self.console.say(
+            f"  {paths[0].name}: {len(complete['runs'])} configurations, {len(table)} rows"
+            + (f", {missing} planned configurations MISSING" if missing else "")
+        )
+        return {"runs": len(complete["runs"]), "missing": missing}
 
     def _profile(self) -> dict:
         records, spec, out = [], self.part.spec(), self.work / "profile"

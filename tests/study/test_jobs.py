@@ -1,0 +1,58 @@
+"""A plan's jobs (pure: no model loads): their order, what each waits for, which configs each
+prunes, and the planned pairs of the consolidated views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glu_prune.study.jobs import evaluation_jobs, fidelity_configs, prepare_best, sweep_pairs
+from glu_prune.study.plan import shipped_plan
+
+
+def labels(configs) -> list[str]:
+    return [c.label for c in configs]
+
+
+def test_full_plan_jobs_start_with_fidelity_and_what_every_pairing_needs():
+    part = shipped_plan("full").parts[0]
+    jobs = evaluation_jobs(part)
+    names = [j["name"] for j in jobs]
+    assert names[:5] == [
+        "fidelity",
+        "unpruned-sweep",
+        "compare-maw",
+        "compare-data",
+        "compare-data-optipfair",
+    ]
+    assert names[-3:] == ["sweep-best", "unpruned-gsm8k", "fidelity-best"]
+    by_name = {j["name"]: j for j in jobs}
+    assert by_name["sweep-maw"]["after"] == ["compare-maw"]  # reuses its checkpoints, never races it
+    assert labels(by_name["sweep-maw"]["configs"]) == [f"maw-{p}pct" for p in (10, 20, 30, 40, 50, 60)]
+    assert [by_name[f"spot-maw-{p}"]["tasks"] for p in (20, 40, 60)] == [["mmlu", "ifeval"]] * 3
+    assert by_name["unpruned-ifeval"]["configs"] == [None]
+    # random and the data-driven methods at 3 seeds, the others at one, x 3 levels; MAW's other levels
+    fidelity = by_name["fidelity"]["configs"]
+    assert len(fidelity) == len(set(labels(fidelity))) == 4 * 3 + 3 * 3 * 3 + 3
+    assert labels(fidelity[:6]) == [f"maw-{p}pct" for p in (10, 20, 30, 40, 50, 60)]  # the curve first
+    assert by_name["fidelity"]["kind"] == "fidelity" and by_name["fidelity-best"]["configs"] == []
+
+
+def test_the_best_data_method_is_swept_and_compared_once_chosen():
+    part = shipped_plan("full").parts[0]
+    said, chosen = [], {"method": "data", "means": {"data": 30.0}}
+    jobs = {j["name"]: j for j in evaluation_jobs(part)}
+    sweep = prepare_best(part, Path("unused"), chosen, said.append, jobs["sweep-best"])
+    fidelity = prepare_best(part, Path("unused"), chosen, said.append, jobs["fidelity-best"])
+    assert sweep["name"] == "sweep-data" and labels(sweep["configs"])[0].startswith("data-10pct")
+    assert len(sweep["configs"]) == 6 and len(fidelity["configs"]) == 3  # 30, 50, 60: not compared
+    assert fidelity["name"] == "fidelity-data" and said == []  # chosen before: not picked again
+    all_fidelity = fidelity_configs(part, "data")
+    assert set(labels(fidelity["configs"])) <= set(labels(all_fidelity))
+
+
+def test_spot_tasks_are_planned_at_their_levels_only():
+    part = shipped_plan("full").parts[0]
+    pairs = sweep_pairs(part, "data")
+    ifeval = sorted((c.pct if c else 0) for c, t in pairs if t == "ifeval")
+    assert ifeval == [0, 20, 40, 60] and {c.method for c, t in pairs if t == "mmlu" and c} == {"maw"}
+    assert not [t for c, t in pairs if t == "gsm8k" and c is not None]  # unpruned only
