@@ -24,10 +24,11 @@ def test_full_plan_jobs_start_with_fidelity_and_what_every_pairing_needs():
         "compare-data",
         "compare-data-optipfair",
     ]
-    assert names[-3:] == ["sweep-best", "unpruned-gsm8k", "fidelity-best"]
+    assert names[-3:] == ["sweep-best-60", "unpruned-gsm8k", "fidelity-best"]
     by_name = {j["name"]: j for j in jobs}
-    assert by_name["sweep-maw"]["after"] == ["compare-maw"]  # reuses its checkpoints, never races it
-    assert labels(by_name["sweep-maw"]["configs"]) == [f"maw-{p}pct" for p in (10, 20, 30, 40, 50, 60)]
+    sweeps = [by_name[f"sweep-maw-{p}"] for p in (10, 20, 30, 40, 50, 60)]  # one job per level
+    assert all(j["after"] == ["compare-maw"] for j in sweeps)  # reuses its checkpoints, never races it
+    assert [labels(j["configs"]) for j in sweeps] == [[f"maw-{p}pct"] for p in (10, 20, 30, 40, 50, 60)]
     assert [by_name[f"spot-maw-{p}"]["tasks"] for p in (20, 40, 60)] == [["mmlu", "ifeval"]] * 3
     assert by_name["unpruned-ifeval"]["configs"] == [None]
     # random and the data-driven methods at 3 seeds, the others at one, x 3 levels; MAW's other levels
@@ -41,10 +42,10 @@ def test_the_best_data_method_is_swept_and_compared_once_chosen():
     part = shipped_plan("full").parts[0]
     said, chosen = [], {"method": "data", "means": {"data": 30.0}}
     jobs = {j["name"]: j for j in evaluation_jobs(part)}
-    sweep = prepare_best(part, Path("unused"), chosen, said.append, jobs["sweep-best"])
+    sweep = prepare_best(part, Path("unused"), chosen, said.append, jobs["sweep-best-30"])
     fidelity = prepare_best(part, Path("unused"), chosen, said.append, jobs["fidelity-best"])
-    assert sweep["name"] == "sweep-data" and labels(sweep["configs"])[0].startswith("data-10pct")
-    assert len(sweep["configs"]) == 6 and len(fidelity["configs"]) == 3  # 30, 50, 60: not compared
+    assert sweep["name"] == "sweep-data-30" and labels(sweep["configs"]) == ["data-30pct-s0"]
+    assert len(fidelity["configs"]) == 3  # 30, 50, 60: the comparison's fidelity has 10, 20, 40
     assert fidelity["name"] == "fidelity-data" and said == []  # chosen before: not picked again
     all_fidelity = fidelity_configs(part, "data")
     assert set(labels(fidelity["configs"])) <= set(labels(all_fidelity))

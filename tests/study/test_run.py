@@ -105,10 +105,11 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     again = json.loads(captured.out)
-    assert again["complete"] is True and [d["where"] for d in again["damaged"]] == ["sweep-maw"]
+    assert again["complete"] is True and [d["where"] for d in again["damaged"]] == ["sweep-maw-40"]
     assert ckpt.name in again["damaged"][0]["message"]
-    assert f"sweep-maw: damaged checkpoint set aside, its work redone: {ckpt.parent}/damaged/{ckpt.name}" in (
-        captured.err
+    assert (
+        f"sweep-maw-40: damaged checkpoint set aside, its work redone: {ckpt.parent}/damaged/{ckpt.name}"
+        in (captured.err)
     )
     assert "1 damaged files were set aside" in captured.err
     assert json.loads((out / "status.json").read_text())["damaged"] == again["damaged"]

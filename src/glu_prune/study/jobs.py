@@ -101,9 +101,8 @@ def evaluation_jobs(part: ModelPlan, prepare_best=None) -> list[dict]:
     later = [m for m in cmp.methods if m not in first]
     jobs += [_job(f"compare-{m}", _method_configs(part, m), cmp.tasks) for m in first]
     waits = ["compare-maw"] if "maw" in cmp.methods else []
-    jobs.append(
-        _job("sweep-maw", [_swept(part, "maw", p) for p in sweep.levels if p], sweep.tasks, after=waits)
-    )
+    levels = [p for p in sweep.levels if p]  # one job per level: two lanes share a sweep
+    jobs += [_job(f"sweep-maw-{p:g}", [_swept(part, "maw", p)], sweep.tasks, after=waits) for p in levels]
     if part.spot:  # the unpruned model first, then one job per level: the longest jobs
         jobs += [_job(f"unpruned-{t}", [None], [t]) for t in part.spot.tasks]
         jobs += [
@@ -112,7 +111,8 @@ def evaluation_jobs(part: ModelPlan, prepare_best=None) -> list[dict]:
     jobs += [_job(f"compare-{m}", _method_configs(part, m), cmp.tasks) for m in later]
     after = [f"compare-{m}" for m in cmp.data_driven]
     if cmp.data_driven:
-        jobs.append(_job("sweep-best", [], sweep.tasks, after=after, prepare=prepare_best))
+        best = {"after": after, "prepare": prepare_best}
+        jobs += [_job(f"sweep-best-{p:g}", [], sweep.tasks, level=p, **best) for p in levels]
     jobs += [_job(f"unpruned-{t}", [None], [t]) for t in part.unpruned_only.tasks]
     if part.fidelity and cmp.data_driven:  # the best method's other sweep levels, once it is chosen
         jobs.append(_job("fidelity-best", [], kind="fidelity", after=after, prepare=prepare_best))
@@ -124,8 +124,8 @@ def _job(name: str, configs: list, tasks=(), **extra) -> dict:
 
 
 def prepare_best(part: ModelPlan, run_dir: Path, chosen: dict, say, job: dict) -> dict:
-    """A job of the best data-driven method's sweep levels (evaluation or fidelity), once the
-    comparison's data-driven runs are done and have picked it."""
+    """A job of the best data-driven method (its sweep at the job's level, or its fidelity at the
+    levels the comparison did not cover), once the comparison's data-driven runs have picked it."""
     if "method" not in chosen:
         best, means = best_data_method(part, run_dir)
         chosen.update(method=best, means=means)
@@ -139,11 +139,7 @@ def prepare_best(part: ModelPlan, run_dir: Path, chosen: dict, say, job: dict) -
             "name": f"fidelity-{best}",
             "configs": [_swept(part, best, p) for p in _sweep_rest(part)],
         }
-    return {
-        **job,
-        "name": f"sweep-{best}",
-        "configs": [_swept(part, best, p) for p in part.sweep.levels if p],
-    }
+    return {**job, "name": f"sweep-{best}-{job['level']:g}", "configs": [_swept(part, best, job["level"])]}
 
 
 def comparison_pairs(part: ModelPlan) -> list[tuple]:
