@@ -28,8 +28,8 @@ def test_shipped_plans_parse_into_their_numbers():
     assert part.model == "default" and part.name == "smollm2-135m-instruct" and part.lanes == 2
     assert part.sweep.levels == (0, 20, 40, 60) and part.comparison.levels == (40,)
     assert part.comparison.methods == ("maw", "vow", "pon", "l2", "random", "data")
-    assert part.tasks["piqa"].limit == 80 and part.prune_options.calibration_samples == 64
-    assert part.fidelity.settings().max_windows == 8 and part.spot is None
+    assert part.tasks["piqa"].limit == 64 and part.prune_options.calibration_samples == 32
+    assert part.fidelity.settings().max_windows == 6 and part.spot is None
     smol, gemma = full.parts
     assert (smol.model, gemma.model) == ("default", "gemma-3-270m")
     assert [c.divisor for c in smol.profile.configs()] == [None, 128]

@@ -117,6 +117,15 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     key = ["method", "pruning_pct", "task", "metric", "filter"]
     assert redone.sort_values(key)["value"].tolist() == sweep.sort_values(key)["value"].tolist()
 
+    # --report-only runs nothing (no job starts, no log grows) and consolidates the same numbers
+    logs = {p: p.stat().st_size for p in out.rglob("logs/*.log")}
+    args = ["study", "--plan", str(plan), "--out", str(out), "--results", str(results), "--report-only"]
+    assert main(args) == 0
+    assert "nothing run (--report-only)" in capsys.readouterr().err
+    assert {p: p.stat().st_size for p in out.rglob("logs/*.log")} == logs
+    again = pd.read_csv(results / f"{EMBEDDED}_offline_results.csv")
+    assert again.sort_values(key)["value"].tolist() == sweep.sort_values(key)["value"].tolist()
+
 
 @pytest.mark.parametrize(
     "args,match",

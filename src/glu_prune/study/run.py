@@ -152,6 +152,10 @@ class _PartRun:
         }
         out = {}
         for view, pairs in views.items():
+            if not (self.run_dir / "checkpoints").is_dir():  # --report-only before any evaluation
+                self.console.say(f"  {view}: no evaluations yet")
+                out[view] = {"runs": 0, "missing": len(pairs)}
+                continue
             paths = (self.results / f"{view}_results.csv", self.results / f"{view}_complete.json")
             table, complete, missing = consolidate(part, self.run_dir, pairs, paths, settings)
             out[view] = {"runs": len(complete["runs"]), "missing": missing}
