@@ -8,7 +8,9 @@ continue after an interruption.
 
 from __future__ import annotations
 
+import os
 import sys
+from unittest.mock import patch
 
 from ..errors import UserError
 from ..study import PLANS, load_plan, run_study
@@ -41,12 +43,14 @@ def run(args) -> int:
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # one bar per model load would bury the study's
-    plan = load_plan(args.plan)  # every check before any work or any write
-    out = check_writable_dir(args.out)
-    results = check_writable_dir(args.results) if args.results else None
-    status = run_study(
-        plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=not args.report_only
-    )
+    # and so would other libraries' own tqdm bars (a first run's GGUF dequantization): tqdm takes
+    # its default from the environment; the study's bar sets `disable` itself
+    with patch.dict(os.environ, {"TQDM_DISABLE": "1"}):
+        plan = load_plan(args.plan)  # every check before any work or any write
+        out = check_writable_dir(args.out)
+        results = check_writable_dir(args.results) if args.results else None
+        work = not args.report_only
+        status = run_study(plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=work)
     if args.json:
         print_json(status)
     verdict = (
