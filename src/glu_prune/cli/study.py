@@ -53,11 +53,9 @@ def run(args) -> int:
         status = run_study(plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=work)
     if args.json:
         print_json(status)
-    verdict = (
-        "complete"
-        if status["complete"]
-        else "INCOMPLETE (run the same command again to retry what is missing)"
-    )
+    again = "without --report-only to measure" if args.report_only else "again to retry"
+    missing = f"INCOMPLETE (run the same command {again} what is missing)"
+    verdict = "complete" if status["complete"] else missing
     damaged = len(status["damaged"])
     _log(
         f"glu-prune study: {verdict} in {status['minutes']:.1f} min; results in {status['results']}, "

@@ -11,6 +11,7 @@ from .intervals import significance_note
 from .plotting import XLABEL, figure, grid, hide_unused, legend, metric_title, paired_errorbar, save, series
 
 STYLES = ("-", "--", ":", "-.")
+KL_BARS = "error bars: 95 % from the bootstrap standard error over windows of held-out text"
 MARKERS = ("o", "s", "^", "D", "v")
 
 
@@ -53,17 +54,15 @@ def models_figure(norm, fidelity, path: Path) -> Path | None:
     frame, family = mark_significant(norm[norm["headline"]]) if metrics else (norm, 0)
     panels = len(metrics) + with_kl
     models = sorted(set(frame["model"] if metrics else []) | (set(fidelity["model"]) if with_kl else set()))
-    notes = [
-        PAIRED_BARS,
-        significance_note(family),
-        f"models: {', '.join(models)}; line style: selection method",
-    ]
+    notes = [PAIRED_BARS, significance_note(family)] if metrics else [KL_BARS]
+    notes.append(f"models: {', '.join(models)}; line style: selection method")
+    what = "capability retained, normalised to each unpruned one" if metrics else "fidelity to the unpruned"
     fig, axes = figure(
         *grid(panels, 4),
         notes,
-        "The same expansion ratio on different models: capability retained, normalised to each unpruned one",
+        f"The same expansion ratio on different models: {what}",
         xlabel=XLABEL,
-        ylabel=YLABEL,
+        ylabel=YLABEL if metrics else "KL(unpruned || pruned), nats/token",
     )
     axes = hide_unused(axes, panels)
     colors: dict = {}
