@@ -26,13 +26,16 @@ def shared_metrics(norm):
 
 def _kl_panel(ax, fidelity, colors) -> None:
     kl = fidelity[fidelity["metric"] == "kl_mean"]
+    methods = sorted(set(kl["method"]))
     for (model, method), s in kl.groupby(["model", "method"]):
         s = s.sort_values("expansion_ratio", ascending=False)
+        k = methods.index(method)
         ax.errorbar(
             s["expansion_ratio"],
             s["value"],
             yerr=(Z95 * s["stderr"].astype(float)).fillna(0),
-            marker="o",
+            marker=MARKERS[k % 5],
+            ls=STYLES[k % 4],
             ms=3.5,
             capsize=2,
             color=colors.setdefault(model, f"C{len(colors) % 10}"),
