@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..provenance import provenance
-from ..store import CheckpointStore, atomic_write_json, atomic_write_text, identity_key
+from ..store import CheckpointStore, atomic_write_json, atomic_write_text, damaged_files, identity_key
 from .records import FIDELITY_COLUMNS, KIND, checkpoint_problem, fidelity_rows
 
 
@@ -38,7 +38,7 @@ def consolidate_fidelity(run_dirs, csv_path=None, json_path=None, select=None):
             key = _experiment(identity)
             if key not in latest or latest[key]["run"]["started_at"] < rec["result"]["run"]["started_at"]:
                 latest[key] = rec["result"]
-        damaged += [str(p) for p in store.damaged]
+        damaged += damaged_files(d / "checkpoints")  # set aside, now or by an earlier run
     runs = list(latest.values())
     table = pd.DataFrame([row for r in runs for row in fidelity_rows(r)], columns=list(FIDELITY_COLUMNS))
     table = table.sort_values(["model", "method", "pruning_pct", "metric"], kind="stable")
