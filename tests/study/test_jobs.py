@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glu_prune.study.jobs import evaluation_jobs, fidelity_configs, prepare_best, sweep_pairs
+from glu_prune.study.jobs import evaluation_jobs, fidelity_configs, prepare_best, select_jobs, sweep_pairs
 from glu_prune.study.plan import shipped_plan
 
 
@@ -29,7 +29,9 @@ def test_full_plan_jobs_start_with_fidelity_and_what_every_pairing_needs():
     sweeps = [by_name[f"sweep-maw-{p}"] for p in (10, 20, 30, 40, 50, 60)]  # one job per level
     assert all(j["after"] == ["compare-maw"] for j in sweeps)  # reuses its checkpoints, never races it
     assert [labels(j["configs"]) for j in sweeps] == [[f"maw-{p}pct"] for p in (10, 20, 30, 40, 50, 60)]
-    assert [by_name[f"spot-maw-{p}"]["tasks"] for p in (20, 40, 60)] == [["mmlu", "ifeval"]] * 3
+    spot = [by_name[f"spot-{t}-{p}"] for p in (20, 40, 60) for t in ("mmlu", "ifeval")]  # one per level, task
+    assert [j["tasks"] for j in spot] == [["mmlu"], ["ifeval"]] * 3
+    assert [labels(j["configs"]) for j in spot[::2]] == [[f"maw-{p}pct"] for p in (20, 40, 60)]
     assert by_name["unpruned-ifeval"]["configs"] == [None]
     # random and the data-driven methods at 3 seeds, the others at one, x 3 levels; MAW's other levels
     fidelity = by_name["fidelity"]["configs"]
@@ -57,3 +59,19 @@ def test_spot_tasks_are_planned_at_their_levels_only():
     ifeval = sorted((c.pct if c else 0) for c, t in pairs if t == "ifeval")
     assert ifeval == [0, 20, 40, 60] and {c.method for c, t in pairs if t == "mmlu" and c} == {"maw"}
     assert not [t for c, t in pairs if t == "gsm8k" and c is not None]  # unpruned only
+
+
+def test_selected_jobs_run_in_the_patterns_order_without_waits_on_jobs_left_out():
+    jobs = evaluation_jobs(shipped_plan("full").parts[0])
+    picked = select_jobs(jobs, ["unpruned-ifeval", "spot-ifeval-*", "sweep-maw-*", "compare-maw"])
+    names = [j["name"] for j in picked]
+    assert names == [
+        "unpruned-ifeval",
+        *[f"spot-ifeval-{p}" for p in (20, 40, 60)],
+        *[f"sweep-maw-{p}" for p in (10, 20, 30, 40, 50, 60)],  # the plan's order within a pattern
+        "compare-maw",
+    ]
+    assert all(j["after"] == ["compare-maw"] for j in picked if j["name"].startswith("sweep-maw"))
+    alone = select_jobs(jobs, ["sweep-maw-40"])  # the comparison left out: the sweep scores its tasks
+    assert [(j["name"], j["after"]) for j in alone] == [("sweep-maw-40", [])]
+    assert select_jobs(jobs, None) is jobs

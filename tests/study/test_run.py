@@ -126,12 +126,20 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     again = pd.read_csv(results / f"{EMBEDDED}_offline_results.csv")
     assert again.sort_values(key)["value"].tolist() == sweep.sort_values(key)["value"].tolist()
 
+    # --only runs the jobs it names and counts only them; the profile only when named
+    args = ["study", "--plan", str(plan), "--out", str(out), "--results", str(results), "--json"]
+    assert main([*args, "--only", "sweep-maw-*"]) == 0
+    captured = capsys.readouterr()
+    assert "2/2" in captured.err and "profile skipped" in captured.err  # one sweep job per part
+    assert json.loads(captured.out)["complete"] is True
+
 
 @pytest.mark.parametrize(
     "args,match",
     [
         (["--plan", "nope"], "not one of default, quick, full and no such file"),
         (["--plan", "quick", "--lanes", "0"], "--lanes must be at least 1"),
+        (["--plan", "quick", "--only", "sweep-vow-*"], "--only 'sweep-vow-*' matches no job of this plan"),
     ],
 )
 def test_bad_study_input(tmp_path, capsys, args, match):

@@ -1,4 +1,4 @@
-"""glu-prune study [--plan default|quick|full|FILE] [--out DIR] [--results DIR]
+"""glu-prune study [--plan default|quick|full|FILE] [--out DIR] [--results DIR] [--only JOB ...]
 
 The whole study, offline by default, on one model or several (a plan's parts): architecture
 tables, selection-method comparison, capability sweep over the pruning levels, performance
@@ -29,6 +29,14 @@ def add_arguments(p) -> None:
     p.add_argument("--lanes", type=int, help="evaluation worker processes (default: the plan's)")
     p.add_argument("--no-profile", action="store_true", help="skip the performance profile")
     p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="JOB",
+        help="run only the jobs whose names match these shell patterns, in the patterns' order "
+        "(jobs: fidelity, unpruned-sweep, compare-METHOD, sweep-maw-PCT, unpruned-TASK, "
+        "spot-TASK-PCT, sweep-best-PCT, fidelity-best, profile); e.g. --only unpruned-sweep 'sweep-maw-*'",
+    )
+    p.add_argument(
         "--report-only",
         action="store_true",
         help="run nothing: consolidate what the work dir holds so far and draw the figures",
@@ -50,10 +58,13 @@ def run(args) -> int:
         out = check_writable_dir(args.out)
         results = check_writable_dir(args.results) if args.results else None
         work = not args.report_only
-        status = run_study(plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=work)
+        status = run_study(
+            plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=work, only=args.only
+        )
     if args.json:
         print_json(status)
-    again = "without --report-only to measure" if args.report_only else "again to retry"
+    again = "again to retry" + (", or without --only for the rest of the plan," if args.only else "")
+    again = "without --report-only to measure" if args.report_only else again
     missing = f"INCOMPLETE (run the same command {again} what is missing)"
     verdict = "complete" if status["complete"] else missing
     damaged = len(status["damaged"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..errors import UserError
@@ -103,10 +104,11 @@ def evaluation_jobs(part: ModelPlan, prepare_best=None) -> list[dict]:
     waits = ["compare-maw"] if "maw" in cmp.methods else []
     levels = [p for p in sweep.levels if p]  # one job per level: two lanes share a sweep
     jobs += [_job(f"sweep-maw-{p:g}", [_swept(part, "maw", p)], sweep.tasks, after=waits) for p in levels]
-    if part.spot:  # the unpruned model first, then one job per level: the longest jobs
-        jobs += [_job(f"unpruned-{t}", [None], [t]) for t in part.spot.tasks]
+    if part.spot:  # the unpruned model first, then one job per level and task: the longest jobs
+        spot = part.spot.tasks
+        jobs += [_job(f"unpruned-{t}", [None], [t]) for t in spot]
         jobs += [
-            _job(f"spot-maw-{p:g}", [_swept(part, "maw", p)], part.spot.tasks) for p in _spot_levels(part)
+            _job(f"spot-{t}-{p:g}", [_swept(part, "maw", p)], [t]) for p in _spot_levels(part) for t in spot
         ]
     jobs += [_job(f"compare-{m}", _method_configs(part, m), cmp.tasks) for m in later]
     after = [f"compare-{m}" for m in cmp.data_driven]
@@ -117,6 +119,22 @@ def evaluation_jobs(part: ModelPlan, prepare_best=None) -> list[dict]:
     if part.fidelity and cmp.data_driven:  # the best method's other sweep levels, once it is chosen
         jobs.append(_job("fidelity-best", [], kind="fidelity", after=after, prepare=prepare_best))
     return jobs
+
+
+def select_jobs(jobs: list[dict], patterns=None) -> list[dict]:
+    """The jobs whose names match one of the shell patterns, ordered by the first pattern each
+    matches (then in the plan's order): a partial run, in the order its user needs the answers. A
+    wait on a job left out is dropped: a sweep then scores the comparison's tasks itself, into the
+    very checkpoints the comparison would have written."""
+    if patterns is None:
+        return jobs
+
+    def rank(job: dict):
+        return next((i for i, p in enumerate(patterns) if fnmatchcase(job["name"], p)), None)
+
+    picked = sorted((j for j in jobs if rank(j) is not None), key=rank)
+    names = {j["name"] for j in picked}
+    return [{**j, "after": [a for a in j.get("after", ()) if a in names]} for j in picked]
 
 
 def _job(name: str, configs: list, tasks=(), **extra) -> dict:

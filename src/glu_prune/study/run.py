@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .jobs import (
     evaluation_jobs,
     fidelity_dir,
     prepare_best,
+    select_jobs,
     sweep_pairs,
 )
 from .plan import ModelPlan, StudyPlan, load_plan
@@ -46,13 +48,19 @@ def run_study(
     log=print,
     progress: bool = True,
     work: bool = True,
+    only: list[str] | None = None,
 ) -> dict:
     """Run every phase of every part of the plan; return a status dict (also written to
     <out>/status.json). Results go to `results` (default: out). work=False runs nothing: it
-    consolidates what the run dir holds so far and draws the figures (a running study's peek)."""
+    consolidates what the run dir holds so far and draws the figures (a running study's peek).
+    `only` (shell patterns of job names, "profile" among them) runs those jobs alone, in the
+    patterns' order; the results files still hold every planned run the run dir has."""
     plan = load_plan(plan) if isinstance(plan, str) else plan
     if lanes is not None and lanes < 1:
         raise UserError(f"lanes must be at least 1, got {lanes}")
+    if only is not None:
+        _check_patterns(plan, only)
+        profile = profile and any(fnmatchcase("profile", p) for p in only)
     out = Path(out).resolve()
     results = Path(results).resolve() if results else out
     out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +68,10 @@ def run_study(
     start, load = time.time(), [os.getloadavg()[0]]
     status: dict = {"plan": plan.source, "out": str(out), "results": str(results), "parts": {}}
     profile = profile and work
-    total = sum(len(evaluation_jobs(p)) + (len(p.profile.divisors) if profile else 0) for p in plan.parts)
+    total = sum(
+        len(select_jobs(evaluation_jobs(p), only)) + (len(p.profile.divisors) if profile else 0)
+        for p in plan.parts
+    )
     total = total if work else 0
     console = Console(total, log, progress)
     try:
@@ -68,7 +79,7 @@ def run_study(
         _architecture(plan, results)
         for part in plan.parts:
             part_run = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
-            status["parts"][part.name] = part_run.run(profile, work)
+            status["parts"][part.name] = part_run.run(profile, work, only)
         console.say("[5/5] figures")
         with console.reporting_damage("figures"):
             report = draw_figures(results, results / "figures")
@@ -84,6 +95,14 @@ def run_study(
     )
     atomic_write_json(out / "status.json", status)
     return status
+
+
+def _check_patterns(plan: StudyPlan, patterns: list[str]) -> None:
+    """Every pattern names at least one job of the plan: a typo is an error, not an empty run."""
+    names = list(dict.fromkeys(j["name"] for p in plan.parts for j in evaluation_jobs(p))) + ["profile"]
+    for pattern in patterns:
+        if not any(fnmatchcase(n, pattern) for n in names):
+            raise UserError(f"--only {pattern!r} matches no job of this plan; its jobs: {', '.join(names)}")
 
 
 def _architecture(plan: StudyPlan, results: Path) -> None:
@@ -103,7 +122,7 @@ class _PartRun:
         self.run_dir = work / "evaluation"
         self.chosen: dict = {}
 
-    def run(self, profile: bool, work: bool = True) -> dict:
+    def run(self, profile: bool, work: bool = True, only: list[str] | None = None) -> dict:
         part, say = self.part, self.console.say
         plan_path = atomic_write_json(self.work / "plan.json", part.to_dict())
         failed = []
@@ -113,6 +132,7 @@ class _PartRun:
                 f"processes; logs in {self.run_dir}/logs)"
             )
             jobs = evaluation_jobs(part, partial(prepare_best, part, self.run_dir, self.chosen, say))
+            jobs = select_jobs(jobs, only)
             failed = run_pool(jobs, self.lanes, plan_path, self.run_dir, self.console)
         else:
             say(f"[2/5] {part.name}: nothing run (--report-only)")
