@@ -73,7 +73,7 @@ def run_study(
         for p in plan.parts
     )
     total = total if work else 0
-    console = Console(total, log, progress)
+    console = Console(total, log, progress and work)  # --report-only: messages, no bar
     try:
         console.say("[1/5] architecture tables (config only)")
         _architecture(plan, results)
