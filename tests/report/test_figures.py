@@ -26,6 +26,7 @@ from glu_prune.report import (
     performance_summary,
     ratio_with_stderr,
 )
+from glu_prune.report.fig_groups import same_tasks
 from glu_prune.report.metrics import NO_STDERR
 
 MODEL, HW = "fixture-model", {"cpu": "Fixture CPU", "cpu_cores": 2, "gpus": []}
@@ -357,6 +358,18 @@ def test_group_retention_by_hand():
     assert other["retention"] == pytest.approx(0.9) and other["retention_stderr"] == pytest.approx(
         math.hypot(se_p, se_a) / 2
     )
+
+
+def test_group_means_cover_the_same_tasks_at_every_level():
+    rows = [r for r in eval_rows() if not (r["task"] == "mmlu" and r["pruning_pct"] == 20.0)]
+    kept, notes = same_tasks(group_retention(normalise_to_baseline(pd.DataFrame(rows))))
+    fragile = kept[(kept["method"] == "maw") & (kept["group"] == "fragile")]
+    assert list(fragile["pruning_pct"]) == [40.0]  # mmlu was not measured at 20 %
+    assert notes == [
+        "group means not drawn where a task of the line is missing: "
+        "maw 20 % fragile (gsm8k,wikipedia_ppl of gsm8k,mmlu,wikipedia_ppl)"
+    ]
+    assert len(kept) == 8 and same_tasks(kept)[1] == []  # the other groups and methods all drawn
 
 
 def test_decision_matrix(tmp_path):

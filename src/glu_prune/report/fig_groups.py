@@ -23,13 +23,32 @@ def _empty(ax, group: str) -> None:
     )
 
 
+def same_tasks(retention):
+    """(the group means over every task their line measured at any level, a note on the others): a
+    mean over fewer tasks (a level not yet fully measured) is not comparable along the line."""
+    if retention.empty:
+        return retention, []
+    keys = ["method", "divisor", "seed", "group"]
+    union = retention.groupby(keys, dropna=False)["tasks"].transform(
+        lambda s: ",".join(sorted({t for v in s for t in v.split(",") if t}))
+    )
+    short = retention[retention["tasks"] != union]
+    said = [
+        f"{series_label(r.method, r.divisor, r.seed)} {r.pruning_pct:g} % {r.group} "
+        f"({r.tasks or 'none'} of {u})"
+        for r, u in zip(short.itertuples(), union[short.index], strict=True)
+    ]
+    note = f"group means not drawn where a task of the line is missing: {'; '.join(said)}" if said else None
+    return retention[retention["tasks"] == union], [note] if note else []
+
+
 def groups_figure(frame, path: Path, left_out=()) -> Path:
     heads = frame[frame["headline"]]
-    retention = group_retention(heads, stderr="normalised_paired_stderr")
+    retention, partial = same_tasks(group_retention(heads, stderr="normalised_paired_stderr"))
     fig, axes = figure(
         1,
         3,
-        [CAPABILITY_GROUPS_NOTE, GROUP_BARS, *eval_context(frame), *left_out],
+        [CAPABILITY_GROUPS_NOTE, GROUP_BARS, *eval_context(frame), *partial, *left_out],
         "Capability groups: bold = group mean of the headline metrics (95 % interval), thin = its tasks",
         panel=(3.6, 2.8),
         xlabel=XLABEL,
