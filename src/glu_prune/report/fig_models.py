@@ -66,6 +66,7 @@ def models_figure(norm, fidelity, path: Path) -> Path | None:
         f"The same expansion ratio on different models: {what}",
         xlabel=XLABEL,
         ylabel=YLABEL if metrics else "KL(unpruned || pruned), nats/token",
+        legend_in=3.2,  # "model: method" labels are long
     )
     axes = hide_unused(axes, panels)
     colors: dict = {}

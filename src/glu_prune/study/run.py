@@ -129,7 +129,7 @@ class _PartRun:
         if work:
             say(
                 f"[2/5] {part.name}: method comparison, capability sweep and fidelity ({self.lanes} worker "
-                f"processes; logs in {self.run_dir}/logs)"
+                f"process{'es' if self.lanes != 1 else ''}; logs in {self.run_dir}/logs)"
             )
             jobs = evaluation_jobs(part, partial(prepare_best, part, self.run_dir, self.chosen, say))
             jobs = select_jobs(jobs, only)
