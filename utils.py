@@ -34,10 +34,12 @@ EXPORTS = {
         "decision_matrix",
         "draw_figures",
         "group_retention",
+        "instruction_kinds",
         "load_results",
         "normalise_to_baseline",
         "performance_summary",
         "show_figures",
+        "write_instruction_kinds",
     ],
 }
 _WHERE = {name: module for module, names in EXPORTS.items() for name in names}

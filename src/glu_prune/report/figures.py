@@ -4,8 +4,9 @@
 2. the fragile / robust / other grouping (the original study's hypothesis, tested);
 3. the selection-method comparison (methods side by side at equal levels);
 4. fidelity to the unpruned model (KL, top-1 agreement) against expansion ratio;
-5. several models side by side against the expansion ratio (when the results hold two or more);
-6. the performance trade-off: TTFT, TPOT, throughput and J/token against expansion ratio,
+5. IFEval by kind of instruction (what a pruned model still "follows", and why);
+6. several models side by side against the expansion ratio (when the results hold two or more);
+7. the performance trade-off: TTFT, TPOT, throughput and J/token against expansion ratio,
    measured next to ideal, the energy source named.
 
 Every figure carries its model, data source, limits (n per task), few-shot counts and hardware.
@@ -24,6 +25,7 @@ from .analysis import normalise_to_baseline
 from .fig_capability import capability_figure
 from .fig_fidelity import fidelity_figure
 from .fig_groups import groups_figure
+from .fig_ifeval_kinds import ifeval_kinds_figure
 from .fig_methods import methods_figure
 from .fig_models import models_figure
 from .fig_performance import performance_figure
@@ -54,7 +56,8 @@ def draw_figures(results, out_dir=None) -> FigureReport:
         raise UserError("give out_dir when passing a ResultSet")
     out = Path(out_dir) if out_dir is not None else Path(results) / "figures"
     fidelity = rs.fidelity if rs.fidelity is not None else pd.DataFrame()
-    if rs.evaluation.empty and rs.profiles.empty and fidelity.empty:
+    kinds = rs.ifeval_kinds if rs.ifeval_kinds is not None else pd.DataFrame()
+    if rs.evaluation.empty and rs.profiles.empty and fidelity.empty and kinds.empty:
         raise UserError(f"no evaluation, fidelity or profile results (tidy CSVs) found in {results}")
     report = FigureReport()
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
@@ -68,6 +71,10 @@ def draw_figures(results, out_dir=None) -> FigureReport:
             report.notes.append("fidelity figure: no fidelity results (fidelity_results.csv) found")
         else:
             _fidelity_figures(fidelity, out, report)
+        for (model, source), frame in kinds.groupby(["model", "data_source"]) if not kinds.empty else []:
+            report.written.append(
+                ifeval_kinds_figure(frame, out / f"ifeval_kinds_{slug(model)}_{source}.png")
+            )
         _models_figures(rs.evaluation, fidelity, out, report)
         if rs.profiles.empty:
             report.notes.append("performance figure: no profile results (*_profile_results.csv) found")

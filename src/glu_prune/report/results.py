@@ -15,6 +15,7 @@ from ..provenance import hardware_label
 
 EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "stderr"}
 PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", "tpot_ms"}
+KINDS_COLUMNS = {"model", "method", "pruning_pct", "metric", "kind", "instructions", "followed", "value"}
 # cells every row of a whole table has (a value or stderr may be missing; these never are)
 EVAL_KEYS = ("model", "method", "pruning_pct", "task", "metric")
 PROFILE_ROW_KEYS = ("model", "pruning_pct", "workload", "batch_size")
@@ -27,6 +28,7 @@ class ResultSet:
     evaluation: object  # pandas DataFrame (empty when none was found)
     profiles: object
     fidelity: object = None  # the rows of fidelity_results.csv files (task "fidelity"), apart
+    ifeval_kinds: object = None  # the rows of *ifeval_kinds.csv files (report/ifeval_kinds.py)
     sources: dict = field(
         default_factory=dict
     )  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
@@ -125,7 +127,8 @@ def load_results(*paths) -> ResultSet:
                 if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
             )
         )
-    evals, profiles, sources = [], [], {"evaluation": [], "profiles": [], "ignored": []}
+    evals, profiles, kinds = [], [], []
+    sources = {"evaluation": [], "profiles": [], "ifeval_kinds": [], "ignored": []}
     for csv in csvs:
         try:
             columns = set(pd.read_csv(csv, nrows=0).columns)
@@ -138,6 +141,9 @@ def load_results(*paths) -> ResultSet:
         elif PROFILE_COLUMNS <= columns:
             profiles.append(read_table(csv, PROFILE_ROW_KEYS).assign(source_csv=str(csv)))
             sources["profiles"].append(str(csv))
+        elif KINDS_COLUMNS <= columns:
+            kinds.append(read_table(csv, ("model", "method", "pruning_pct", "metric", "kind")))
+            sources["ifeval_kinds"].append(str(csv))
         else:
             sources["ignored"].append(f"{csv} (neither an evaluation nor a profile table)")
     evaluation = pd.concat(evals, ignore_index=True) if evals else pd.DataFrame()
@@ -149,7 +155,10 @@ def load_results(*paths) -> ResultSet:
     prof = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
     if not prof.empty:
         prof = _one_row_per_profile(prof)
-    return ResultSet(evaluation, prof, fidelity=fidelity.reset_index(drop=True), sources=sources)
+    kinds = pd.concat(kinds, ignore_index=True) if kinds else pd.DataFrame()
+    return ResultSet(
+        evaluation, prof, fidelity=fidelity.reset_index(drop=True), ifeval_kinds=kinds, sources=sources
+    )
 
 
 PROFILE_KEYS = (
