@@ -18,6 +18,7 @@ EXPORTS = {
         "compare_methods",
         "comparison_configs",
         "consolidate_results",
+        "instruction_kinds",
         "named_tasks",
         "run_robust_evaluation",
         "suite_tasks",
@@ -34,12 +35,10 @@ EXPORTS = {
         "decision_matrix",
         "draw_figures",
         "group_retention",
-        "instruction_kinds",
         "load_results",
         "normalise_to_baseline",
         "performance_summary",
         "show_figures",
-        "write_instruction_kinds",
     ],
 }
 _WHERE = {name: module for module, names in EXPORTS.items() for name in names}

@@ -1,11 +1,12 @@
 """Evaluation: suites as data, checkpointed lm-eval runs with their per-document values, tidy
-records, paired statistics against the unpruned model, consolidation, and the selection-method
-comparison."""
+records, paired statistics against the unpruned model (IFEval also by kind of instruction),
+consolidation, and the selection-method comparison."""
 
 from .backend import BACKENDS, NAME, STOCK, backend_class, run_info
 from .comparison import compare_methods, comparison_configs, comparison_table
 from .consolidate import consolidate_results
 from .identity import config_label, task_identity
+from .ifeval_kinds import instruction_kinds
 from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
 from .pairing import PAIRED_COLUMNS, paired_columns
 from .records import CSV_COLUMNS, tidy_rows
@@ -35,6 +36,7 @@ __all__ = [
     "backend_class",
     "config_label",
     "consolidate_results",
+    "instruction_kinds",
     "named_tasks",
     "paired_columns",
     "paired_statistics",

@@ -24,6 +24,7 @@ from ..store import (
     identity_key,
 )
 from .documents import documents_problem
+from .ifeval_kinds import write_instruction_kinds
 from .paired import DEFAULT_PAIRED, PairedSettings
 from .pairing import FAMILY, paired_columns
 from .records import CSV_COLUMNS, KIND, checkpoint_problem, tidy_rows
@@ -39,7 +40,8 @@ def consolidate_results(
 ):
     """Merge the checkpoints of one or more run dirs into a tidy CSV, a complete JSON, and a folder of
     per-document files (`results.csv` -> `documents/`, `X_results.csv` -> `X_documents/`, one
-    `<checkpoint>.jsonl.gz` per task run; none when the CSV goes to os.devnull).
+    `<checkpoint>.jsonl.gz` per task run; none when the CSV goes to os.devnull), and for IFEval runs
+    their instructions by kind (`X_ifeval_kinds.csv`, ifeval_kinds.py).
 
     Every pruned row gets the paired columns against the unpruned run of the same settings
     (pairing.py); rows that cannot be paired are listed under paired.unpaired in the JSON.
@@ -79,6 +81,8 @@ def consolidate_results(
     }
     atomic_write_text(csv_path, table.to_csv(index=False))
     atomic_write_json(json_path, complete)
+    if folder is not None and paired is not None:  # IFEval runs: their instructions by kind, beside
+        write_instruction_kinds(json_path, settings=paired)
     return table, complete
 
 

@@ -4,7 +4,6 @@ drawn as figures, and published with a model card."""
 from .analysis import group_retention, normalise_to_baseline, performance_summary, ratio_with_stderr
 from .decision import Thresholds, decision_matrix
 from .figures import FigureReport, draw_figures, show_figures
-from .ifeval_kinds import instruction_kinds, write_instruction_kinds
 from .metrics import CAPABILITY_GROUPS, CHANCE, PRIMARY_METRICS, Metric, group_of, headline
 from .model_card import build_model_card, eval_results
 from .publish import push
@@ -25,12 +24,10 @@ __all__ = [
     "group_of",
     "group_retention",
     "headline",
-    "instruction_kinds",
     "load_results",
     "normalise_to_baseline",
     "performance_summary",
     "push",
     "ratio_with_stderr",
     "show_figures",
-    "write_instruction_kinds",
 ]

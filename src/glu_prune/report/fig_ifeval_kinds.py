@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .ifeval_kinds import KINDS
+from ..evaluate.ifeval_kinds import KINDS
 from .plotting import XLABEL, figure, legend, num, save, series_label
 
 METRIC = "inst_level_strict_acc"

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..profile import consolidate_profiles, record_keys, run_carbon_profiling
 from ..prune import write_tables
-from ..report import draw_figures, write_instruction_kinds
+from ..report import draw_figures
 from ..store import atomic_write_json
 from .console import Console
 from .jobs import (
@@ -183,9 +183,6 @@ class _PartRun:
                 f"  {paths[0].name}: {len(complete['runs'])} task runs, {len(table)} rows"
                 + (f", {missing} planned runs MISSING" if missing else "")
             )
-            kinds = write_instruction_kinds(paths[1])
-            if kinds:
-                self.console.say(f"  {kinds.name}: IFEval by kind of instruction")
         if part.fidelity:
             out[f"{part.name}_fidelity"] = self._consolidate_fidelity()
         return out

@@ -18,12 +18,12 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluate.documents import HASH_DIGITS, documents_problem, read_documents
-from ..evaluate.paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
-from ..evaluate.pairing import is_unpruned, pair_key
 from ..prune.record import TABLE_COLUMNS, table_columns
 from ..store import atomic_write_text
 from ..tasks.sources import ifeval
+from .documents import HASH_DIGITS, documents_problem, read_documents
+from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
+from .pairing import is_unpruned, pair_key
 
 TASK = "ifeval"
 METRICS = ("inst_level_strict_acc", "inst_level_loose_acc")
@@ -95,7 +95,7 @@ COLUMNS = (
 
 def kind_of(instruction_id: str) -> str:
     if instruction_id not in KIND_OF:
-        raise UserError(f"IFEval instruction {instruction_id!r} has no kind in report.ifeval_kinds.KINDS")
+        raise UserError(f"IFEval instruction {instruction_id!r} has no kind in evaluate.ifeval_kinds.KINDS")
     return KIND_OF[instruction_id]
 
 
@@ -239,11 +239,15 @@ def kinds_csv(complete_json: Path) -> Path:
     return complete_json.with_name(name + ".csv")
 
 
-def write_instruction_kinds(complete_json, docs=None) -> Path | None:
-    """Write the table beside the complete JSON (atomically); None when it holds no IFEval run."""
-    table = instruction_kinds(complete_json, docs)
-    if table.empty:
-        return None
+def write_instruction_kinds(
+    complete_json, docs=None, settings: PairedSettings = DEFAULT_PAIRED
+) -> Path | None:
+    """Write the table beside the complete JSON (atomically) and return its path; None, and no
+    table left, when the JSON holds no IFEval run."""
+    table = instruction_kinds(complete_json, docs, settings)
     path = kinds_csv(Path(complete_json))
+    if table.empty:
+        path.unlink(missing_ok=True)
+        return None
     atomic_write_text(path, table.to_csv(index=False))
     return path

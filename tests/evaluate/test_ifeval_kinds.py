@@ -10,9 +10,7 @@ import pytest
 
 from glu_prune.errors import UserError
 from glu_prune.evaluate.documents import write_documents
-from glu_prune.evaluate.paired import PairedSettings
-from glu_prune.report.figures import draw_figures
-from glu_prune.report.ifeval_kinds import (
+from glu_prune.evaluate.ifeval_kinds import (
     KIND_OF,
     KINDS,
     document_hash,
@@ -21,6 +19,8 @@ from glu_prune.report.ifeval_kinds import (
     kinds_csv,
     write_instruction_kinds,
 )
+from glu_prune.evaluate.paired import PairedSettings
+from glu_prune.report.figures import draw_figures
 from glu_prune.report.results import load_results
 from glu_prune.tasks.sources import ifeval
 
