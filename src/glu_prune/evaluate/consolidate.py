@@ -23,6 +23,7 @@ from ..store import (
     damaged_files,
     identity_key,
 )
+from .contrasts import REFERENCE, method_contrasts
 from .documents import documents_problem
 from .ifeval_kinds import write_instruction_kinds
 from .paired import DEFAULT_PAIRED, PairedSettings
@@ -66,6 +67,7 @@ def consolidate_results(
     csv_path = Path(csv_path) if csv_path else dirs[0] / "results.csv"
     json_path = Path(json_path) if json_path else dirs[0] / "complete.json"
     folder = None if csv_path == Path(os.devnull) else documents_folder(csv_path)
+    contrasts = _contrasts(runs, sources, paired, None if folder is None else beside(csv_path, "contrasts"))
     complete = {
         "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run_dirs": [str(d.resolve()) for d in dirs],
@@ -74,6 +76,7 @@ def consolidate_results(
         "csv_columns": list(CSV_COLUMNS),
         "documents": _copy_documents(runs, sources, folder),
         "paired": paired and {**asdict(paired), "family": FAMILY, "unpaired": unpaired},
+        "contrasts": contrasts,
         "runs": runs,
         "failed": failed,
         "damaged": damaged,
@@ -109,12 +112,32 @@ def _table(runs: list[dict], sources: dict, paired: PairedSettings | None):
     return table.sort_values(order, kind="stable"), unpaired
 
 
-def documents_folder(csv_path: Path) -> Path:
-    """results.csv -> documents/; X_results.csv -> X_documents/ (beside the CSV)."""
+def beside(csv_path: Path, name: str, suffix: str = ".csv") -> Path:
+    """results.csv -> <name>.csv; X_results.csv -> X_<name>.csv (beside the CSV)."""
     stem = csv_path.stem
     return csv_path.with_name(
-        stem.replace("results", "documents") if "results" in stem else f"{stem}_documents"
+        (stem.replace("results", name) if "results" in stem else f"{stem}_{name}") + suffix
     )
+
+
+def documents_folder(csv_path: Path) -> Path:
+    """results.csv -> documents/; X_results.csv -> X_documents/ (beside the CSV)."""
+    return beside(csv_path, "documents", "")
+
+
+def _contrasts(runs: list[dict], sources: dict, paired: PairedSettings | None, path: Path | None):
+    """Methods against MAW at equal levels (contrasts.py), written to `path` when there are any;
+    what the complete JSON says of them."""
+    if paired is None or path is None:
+        return None
+    table, left_out = method_contrasts(runs, sources.get, settings=paired)
+    if table.empty:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write_text(path, table.to_csv(index=False))
+    why = [dict(zip(("checkpoint", "task", "metric", "reason"), r, strict=True)) for r in left_out]
+    file = None if table.empty else path.name
+    return {"reference": REFERENCE, "file": file, "rows": len(table), "left_out": why}
 
 
 def _read_runs(dirs: list[Path], select):

@@ -60,7 +60,7 @@ def _index(rows: list[dict]) -> dict:
     return {(r["task"], r["filter"], r["doc_id"]): r for r in rows}
 
 
-def _aligned(run, base, metric, docs, base_docs) -> tuple[list, list, str | None]:
+def aligned(run, base, metric, docs, base_docs) -> tuple[list, list, str | None]:
     """(pruned values, unpruned values, aggregation) of one tidy row's documents, in one order."""
     tasks = leaves(run, metric["subtask"])
     names = {(run["documents"]["aggregation"].get(t) or {}).get(metric["metric"]) for t in tasks}
@@ -111,7 +111,7 @@ def compare_metric(run, base, metric, docs, base_docs, settings: PairedSettings)
     ]
     if not same:
         return "the unpruned run has no such metric"
-    x, y, name = _aligned(run, base, metric, docs, base_docs)
+    x, y, name = aligned(run, base, metric, docs, base_docs)
     if not x:
         return "no per-document values for this metric"
     if name not in AGGREGATIONS:
@@ -130,16 +130,9 @@ def compare_metric(run, base, metric, docs, base_docs, settings: PairedSettings)
     return {k: stats[k] for k in PAIRED_COLUMNS if k in stats} | {"baseline_checkpoint": base["checkpoint"]}
 
 
-def paired_columns(
-    runs: list[dict],
-    documents_of: Callable[[dict], Path | None],
-    settings: PairedSettings = DEFAULT_PAIRED,
-) -> tuple[dict, list[dict]]:
-    """({(checkpoint, subtask, metric, filter): paired columns}, [runs or rows without them, and why]).
-
-    p_adjusted is adjusted over FAMILY. Raises UserError when paired documents differ.
-    """
-    bases = {pair_key(r["identity"]): r for r in runs if is_unpruned(r["identity"])}
+def document_loader(documents_of: Callable[[dict], Path | None]) -> Callable[[dict], dict | str]:
+    """run -> its per-document values by (task, filter, doc_id), or why there are none; each file
+    is read and checked once."""
     loaded: dict[str, dict | str] = {}
 
     def docs(run):
@@ -151,6 +144,20 @@ def paired_columns(
             loaded[run["checkpoint"]] = problem or _index(read_documents(path))
         return loaded[run["checkpoint"]]
 
+    return docs
+
+
+def paired_columns(
+    runs: list[dict],
+    documents_of: Callable[[dict], Path | None],
+    settings: PairedSettings = DEFAULT_PAIRED,
+) -> tuple[dict, list[dict]]:
+    """({(checkpoint, subtask, metric, filter): paired columns}, [runs or rows without them, and why]).
+
+    p_adjusted is adjusted over FAMILY. Raises UserError when paired documents differ.
+    """
+    bases = {pair_key(r["identity"]): r for r in runs if is_unpruned(r["identity"])}
+    docs = document_loader(documents_of)
     out, unpaired = {}, []
     for run in runs:
         if run["identity"].get("prune") is None:

@@ -1,0 +1,91 @@
+"""Methods against MAW at the same level, paired on the same documents, through constructed
+per-document files: which runs pair, the statistics, and what is left out or refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from glu_prune.errors import UserError
+from glu_prune.evaluate.contrasts import method_contrasts
+from glu_prune.evaluate.documents import write_documents
+from glu_prune.evaluate.paired import PairedSettings
+
+FAST = PairedSettings(n_resamples=500)
+N = 40
+
+
+def run(tmp_path, name, outcomes, method=None, pct=None, seed=None, hashes="d"):
+    """A finished piqa run: `outcomes` are the per-document 0/1 of acc."""
+    rows = [
+        {"task": "piqa", "doc_id": i, "filter": "none", "doc_hash": f"{hashes}{i}", "prompt_hash": f"p{i}",
+         "values": {"acc": v}}
+        for i, v in enumerate(outcomes)
+    ]  # fmt: skip
+    info = write_documents(tmp_path / f"{name}.documents.jsonl.gz", rows, {"piqa": {"acc": "mean"}})
+    prune = None if method is None else {"method": method, "pct": pct, "divisor": None, "seed": seed}
+    return {
+        "checkpoint": name,
+        "task": "piqa",
+        "model": "m",
+        "data_source": "offline",
+        "identity": {"task": "piqa", "limit": N, "prune": prune},
+        "pruning": {
+            "method": method or "none",
+            "pruning_pct": pct or 0.0,
+            "effective_pruning_pct": pct or 0.0,
+            "seed": seed,
+            "intermediate_size": 10,
+            "expansion_ratio": 2.0,
+            "parameters_after": 100,
+        },
+        "metrics": [
+            {"subtask": "piqa", "metric": "acc", "filter": "none", "value": sum(outcomes) / len(outcomes)}
+        ],
+        "documents": info,
+    }
+
+
+def contrasts(tmp_path, runs):
+    return method_contrasts(runs, lambda r: tmp_path / r["documents"]["file"], settings=FAST)
+
+
+def test_each_method_pairs_with_maw_at_its_own_level(tmp_path):
+    maw20, maw40 = [1] * 10 + [0] * 30, [1] * 5 + [0] * 35
+    data20 = [1] * 30 + [0] * 10  # 20 documents right that MAW got wrong, none the other way
+    runs = [
+        run(tmp_path, "base", [1] * 32 + [0] * 8),
+        run(tmp_path, "maw20", maw20, "maw", 20),
+        run(tmp_path, "maw40", maw40, "maw", 40),
+        run(tmp_path, "data20", data20, "data", 20, seed=0),
+        run(tmp_path, "random40s1", [0] * 5 + [1] * 5 + [0] * 30, "random", 40, seed=1),
+        run(tmp_path, "vow60", [0] * N, "vow", 60),  # no MAW at 60 %: no contrast
+    ]
+    table, left_out = contrasts(tmp_path, runs)
+    assert not left_out and list(table["checkpoint"]) == ["data20", "random40s1"]
+    data, rnd = table.iloc[0], table.iloc[1]
+    assert data["reference_checkpoint"] == "maw20" and rnd["reference_checkpoint"] == "maw40"
+    assert data["delta"] == pytest.approx(0.75 - 0.25) and data["reference_value"] == pytest.approx(0.25)
+    assert data["n_paired"] == N and data["p_test"] == "mcnemar-exact"
+    assert data["p_value"] == pytest.approx(2 * 0.5**20)  # 20 discordant pairs, all one way
+    assert data["delta_ci_low"] > 0  # resolved: data is better than MAW here
+    assert rnd["delta"] == 0 and rnd["p_value"] == 1.0 and rnd["seed"] == 1  # 10 discordant, 5 each way
+    assert (table["p_adjusted"] >= table["p_value"]).all() and (table["reference_method"] == "maw").all()
+
+
+def test_no_maw_run_no_contrast_and_a_missing_file_is_left_out_with_its_reason(tmp_path):
+    alone = [run(tmp_path, "vow20", [1] * N, "vow", 20), run(tmp_path, "l2_20", [0] * N, "l2", 20)]
+    assert contrasts(tmp_path, alone)[0].empty
+    runs = [*alone, run(tmp_path, "maw20", [1] * N, "maw", 20)]
+    (tmp_path / "vow20.documents.jsonl.gz").unlink()
+    table, left_out = contrasts(tmp_path, runs)
+    assert list(table["checkpoint"]) == ["l2_20"]
+    assert left_out == [("vow20", "piqa", "acc", "its per-document file vow20.documents.jsonl.gz is missing")]
+
+
+def test_runs_that_did_not_answer_the_same_documents_are_an_error(tmp_path):
+    runs = [
+        run(tmp_path, "maw20", [1] * N, "maw", 20),
+        run(tmp_path, "pon20", [1] * N, "pon", 20, hashes="x"),
+    ]
+    with pytest.raises(UserError, match="differs"):
+        contrasts(tmp_path, runs)
