@@ -118,6 +118,11 @@ def test_method_comparison(tmp_path):
     assert ppl["none"] < ppl["maw"] and ppl["none"] < ppl["random"]  # pruning 40 % costs perplexity
     assert "3 done" in printed(book)
     assert (out / "figures" / f"method_comparison_{MODEL}_offline.png").is_file()
+    contrast = pd.read_csv(out / "contrasts.csv")  # random against MAW at 40 %, same 2 paragraphs
+    assert set(contrast["method"]) == {"random"} and (contrast["reference_method"] == "maw").all()
+    assert len(contrast) == 3 and (contrast["n_paired"] == 2).all()
+    maw = table[table["method"] == "maw"].set_index("metric")["value"]
+    assert contrast["reference_value"].to_numpy() == pytest.approx(contrast["metric"].map(maw).to_numpy())
     fidelity = pd.read_csv(out / "fidelity_results.csv")  # 7 metrics per pruned config
     assert sorted(set(fidelity["method"])) == ["maw", "random"] and len(fidelity) == 14
     assert fidelity.loc[fidelity.metric == "top1_agreement", "value"].between(0, 1).all()

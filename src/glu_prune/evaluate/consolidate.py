@@ -130,7 +130,7 @@ def _contrasts(runs: list[dict], sources: dict, paired: PairedSettings | None, p
     what the complete JSON says of them."""
     if paired is None or path is None:
         return None
-    table, left_out = method_contrasts(runs, sources.get, settings=paired)
+    table, left_out = method_contrasts(runs, lambda r: sources.get(r["checkpoint"]), settings=paired)
     if table.empty:
         path.unlink(missing_ok=True)
     else:
