@@ -3,12 +3,16 @@ per-document files: which runs pair, the statistics, and what is left out or ref
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from glu_prune.errors import UserError
 from glu_prune.evaluate.contrasts import method_contrasts
 from glu_prune.evaluate.documents import write_documents
 from glu_prune.evaluate.paired import PairedSettings
+from glu_prune.report.fig_contrasts import headline_contrasts
+from glu_prune.report.figures import draw_figures
+from glu_prune.report.results import load_results
 
 FAST = PairedSettings(n_resamples=500)
 N = 40
@@ -89,3 +93,23 @@ def test_runs_that_did_not_answer_the_same_documents_are_an_error(tmp_path):
     ]
     with pytest.raises(UserError, match="differs"):
         contrasts(tmp_path, runs)
+
+
+def test_the_contrasts_are_read_back_oriented_and_drawn(tmp_path):
+    runs = [
+        run(tmp_path, "maw20", [1] * 10 + [0] * 30, "maw", 20),
+        run(tmp_path, "data20", [1] * 30 + [0] * 10, "data", 20, seed=0),
+    ]
+    table, _ = contrasts(tmp_path, runs)
+    table["task"] = table["task"].replace({"piqa": "arc_challenge"})  # headline acc_norm: not drawn
+    ppl = table.assign(task="wikipedia_ppl", metric="word_perplexity", higher_is_better=False)
+    both = pd.concat([table.assign(task="winogrande"), ppl, table])  # winogrande's headline is acc
+    both.to_csv(tmp_path / "contrasts.csv", index=False)
+    rs = load_results(tmp_path / "contrasts.csv")
+    rows = headline_contrasts(rs.contrasts).set_index("task")
+    assert set(rows.index) == {"winogrande", "wikipedia_ppl"}
+    assert rows.loc["winogrande", "better"] == pytest.approx(3.0)  # 0.75 / 0.25
+    assert rows.loc["wikipedia_ppl", "better"] == pytest.approx(1 / 3)  # lower is better: MAW / method
+    assert rows.loc["wikipedia_ppl", "better_low"] == pytest.approx(1 / table["ratio_ci_high"].iloc[0])
+    report = draw_figures(rs, tmp_path / "figures")
+    assert [p.name for p in report.written] == ["method_contrasts_m_offline.png"], report.notes

@@ -2,7 +2,8 @@
 
 1. capability against expansion ratio, normalised to the unpruned model, with paired intervals;
 2. the fragile / robust / other grouping (the original study's hypothesis, tested);
-3. the selection-method comparison (methods side by side at equal levels);
+3. the selection-method comparison (methods side by side at equal levels), and each method against
+   MAW on the same documents;
 4. fidelity to the unpruned model (KL, top-1 agreement) against expansion ratio;
 5. IFEval by kind of instruction (what a pruned model still "follows", and why);
 6. several models side by side against the expansion ratio (when the results hold two or more);
@@ -23,6 +24,7 @@ from ..errors import UserError
 from ..store import atomic_write_json, slug
 from .analysis import normalise_to_baseline
 from .fig_capability import capability_figure
+from .fig_contrasts import contrasts_figure
 from .fig_fidelity import fidelity_figure
 from .fig_groups import groups_figure
 from .fig_ifeval_kinds import ifeval_kinds_figure
@@ -57,7 +59,8 @@ def draw_figures(results, out_dir=None) -> FigureReport:
     out = Path(out_dir) if out_dir is not None else Path(results) / "figures"
     fidelity = rs.fidelity if rs.fidelity is not None else pd.DataFrame()
     kinds = rs.ifeval_kinds if rs.ifeval_kinds is not None else pd.DataFrame()
-    if rs.evaluation.empty and rs.profiles.empty and fidelity.empty and kinds.empty:
+    contrasts = rs.contrasts if rs.contrasts is not None else pd.DataFrame()
+    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts)):
         raise UserError(f"no evaluation, fidelity or profile results (tidy CSVs) found in {results}")
     report = FigureReport()
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
@@ -71,10 +74,8 @@ def draw_figures(results, out_dir=None) -> FigureReport:
             report.notes.append("fidelity figure: no fidelity results (fidelity_results.csv) found")
         else:
             _fidelity_figures(fidelity, out, report)
-        for (model, source), frame in kinds.groupby(["model", "data_source"]) if not kinds.empty else []:
-            report.written.append(
-                ifeval_kinds_figure(frame, out / f"ifeval_kinds_{slug(model)}_{source}.png")
-            )
+        _per_model(contrasts, contrasts_figure, "method_contrasts", out, report)
+        _per_model(kinds, ifeval_kinds_figure, "ifeval_kinds", out, report)
         _models_figures(rs.evaluation, fidelity, out, report)
         if rs.profiles.empty:
             report.notes.append("performance figure: no profile results (*_profile_results.csv) found")
@@ -163,6 +164,16 @@ def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
                 f"{model} ({source}) method comparison: at no pruning level were two or more "
                 "selection methods evaluated"
             )
+        else:
+            report.written.append(drawn)
+
+
+def _per_model(table, draw, prefix: str, out: Path, report: FigureReport) -> None:
+    """One figure per model and data source of a derived table (contrasts, IFEval kinds)."""
+    for (model, source), frame in table.groupby(["model", "data_source"]) if not table.empty else []:
+        drawn = draw(frame, out / f"{prefix}_{slug(model)}_{source}.png")
+        if drawn is None:
+            report.notes.append(f"{prefix} {model} ({source}): no row of a task's headline metric")
         else:
             report.written.append(drawn)
 

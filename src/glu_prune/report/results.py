@@ -15,6 +15,7 @@ from ..provenance import hardware_label
 
 EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "stderr"}
 PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", "tpot_ms"}
+CONTRAST_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "reference_method", "delta"}
 KINDS_COLUMNS = {"model", "method", "pruning_pct", "metric", "kind", "instructions", "followed", "value"}
 # cells every row of a whole table has (a value or stderr may be missing; these never are)
 EVAL_KEYS = ("model", "method", "pruning_pct", "task", "metric")
@@ -28,7 +29,8 @@ class ResultSet:
     evaluation: object  # pandas DataFrame (empty when none was found)
     profiles: object
     fidelity: object = None  # the rows of fidelity_results.csv files (task "fidelity"), apart
-    ifeval_kinds: object = None  # the rows of *ifeval_kinds.csv files (report/ifeval_kinds.py)
+    ifeval_kinds: object = None  # the rows of *ifeval_kinds.csv files (evaluate/ifeval_kinds.py)
+    contrasts: object = None  # the rows of *contrasts.csv files (evaluate/contrasts.py)
     sources: dict = field(
         default_factory=dict
     )  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
@@ -127,8 +129,8 @@ def load_results(*paths) -> ResultSet:
                 if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
             )
         )
-    evals, profiles, kinds = [], [], []
-    sources = {"evaluation": [], "profiles": [], "ifeval_kinds": [], "ignored": []}
+    evals, profiles, kinds, contrasts = [], [], [], []
+    sources = {"evaluation": [], "profiles": [], "ifeval_kinds": [], "contrasts": [], "ignored": []}
     for csv in csvs:
         try:
             columns = set(pd.read_csv(csv, nrows=0).columns)
@@ -144,6 +146,9 @@ def load_results(*paths) -> ResultSet:
         elif KINDS_COLUMNS <= columns:
             kinds.append(read_table(csv, ("model", "method", "pruning_pct", "metric", "kind")))
             sources["ifeval_kinds"].append(str(csv))
+        elif CONTRAST_COLUMNS <= columns:
+            contrasts.append(read_table(csv, ("model", "method", "pruning_pct", "task", "metric")))
+            sources["contrasts"].append(str(csv))
         else:
             sources["ignored"].append(f"{csv} (neither an evaluation nor a profile table)")
     evaluation = pd.concat(evals, ignore_index=True) if evals else pd.DataFrame()
@@ -156,9 +161,9 @@ def load_results(*paths) -> ResultSet:
     if not prof.empty:
         prof = _one_row_per_profile(prof)
     kinds = pd.concat(kinds, ignore_index=True) if kinds else pd.DataFrame()
-    return ResultSet(
-        evaluation, prof, fidelity=fidelity.reset_index(drop=True), ifeval_kinds=kinds, sources=sources
-    )
+    contrasts = pd.concat(contrasts, ignore_index=True) if contrasts else pd.DataFrame()
+    fidelity = fidelity.reset_index(drop=True)
+    return ResultSet(evaluation, prof, fidelity, ifeval_kinds=kinds, contrasts=contrasts, sources=sources)
 
 
 PROFILE_KEYS = (
