@@ -1,5 +1,5 @@
-"""Each selection method against MAW at the same level, on the same documents: bars of the paired
-ratio to MAW (> 1 = better than MAW) with their 95 % intervals, starred where the difference is
+"""Each selection method against MAW at the same level, on the same documents: the paired ratio to
+MAW (> 1 = better than MAW) with its 95 % interval, starred where the difference is
 significant. The question "is MAW the best rule?" is answered by these intervals, not by two
 intervals against the unpruned model side by side."""
 
@@ -12,7 +12,7 @@ from .plotting import figure, grid, hide_unused, legend, log_if_wide, metric_tit
 
 ALPHA = 0.05
 BARS = (
-    "bars: method / MAW at the same level on the same documents (perplexities inverted: MAW / method), "
+    "points: method / MAW at the same level on the same documents (perplexities inverted: MAW / method), "
     "so > 1 = better than MAW; error bars: 95 % paired bootstrap interval; *: Benjamini-Hochberg "
     f"adjusted p < {ALPHA:g} over the model's contrasts (exact McNemar for 0/1 scores, paired "
     "permutation test otherwise)"
@@ -64,7 +64,7 @@ def contrasts_figure(frame, path: Path) -> Path | None:
         ylabel="method / MAW  (> 1 = better than MAW)",
     )
     axes = hide_unused(axes, len(tasks))
-    width = 0.8 / len(labels)
+    width = 0.7 / len(labels)
     for ax, task in zip(axes, tasks, strict=False):
         t = rows[rows["task"] == task]
         for i, label in enumerate(labels):
@@ -72,7 +72,7 @@ def contrasts_figure(frame, path: Path) -> Path | None:
             x = np.arange(len(levels)) + (i - (len(labels) - 1) / 2) * width
             y = s["better"].to_numpy(float)
             err = [np.clip(y - s["better_low"], 0, None), np.clip(s["better_high"] - y, 0, None)]
-            ax.bar(x, y, width, yerr=err, capsize=2, color=f"C{(i + 1) % 10}", label=label)
+            ax.errorbar(x, y, yerr=err, fmt="o", ms=5, capsize=3, color=f"C{(i + 1) % 10}", label=label)
             for xi, top, p in zip(x, s["better_high"].fillna(s["better"]), s["p_adjusted"], strict=True):
                 if p == p and p < ALPHA:
                     ax.text(xi, top, "*", ha="center", va="bottom", fontsize=9)
