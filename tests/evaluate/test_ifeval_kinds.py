@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from glu_prune.errors import UserError
+from glu_prune.evaluate import consolidate, ifeval_kinds
 from glu_prune.evaluate.documents import write_documents
 from glu_prune.evaluate.ifeval_kinds import (
     KIND_OF,
@@ -16,8 +17,6 @@ from glu_prune.evaluate.ifeval_kinds import (
     document_hash,
     instruction_kinds,
     kind_of,
-    kinds_csv,
-    write_instruction_kinds,
 )
 from glu_prune.evaluate.paired import PairedSettings
 from glu_prune.report.figures import draw_figures
@@ -108,15 +107,34 @@ def test_kinds_count_the_instructions_and_pair_them_over_prompts(tmp_path, docs)
     assert strict["instructions"].sum() == 2 * len(ids)  # the kinds partition each run's instructions
 
 
-def test_the_table_is_written_beside_its_complete_json_and_only_with_ifeval_runs(tmp_path, docs):
+def test_runs_without_usable_documents_are_left_to_consolidation_to_report(tmp_path, docs):
     values = outcomes(docs, lambda i, n: n % 3 == 0)
-    path = complete_json(tmp_path, [run_record(tmp_path, docs, "base", values)])
-    assert kinds_csv(path).name == "X_ifeval_kinds.csv"
-    assert write_instruction_kinds(path) == kinds_csv(path) and kinds_csv(path).is_file()
-    empty = tmp_path / "e" / "complete.json"
-    empty.parent.mkdir()
-    empty.write_text(json.dumps({"documents": {}, "runs": [{"task": "piqa", "checkpoint": "c"}]}))
-    assert write_instruction_kinds(empty) is None and not (empty.parent / "ifeval_kinds.csv").exists()
+    runs = [run_record(tmp_path, docs, "base", values), run_record(tmp_path, docs, "p20", values, prune=20)]
+    path = complete_json(tmp_path, runs)
+    (tmp_path / "X_documents" / "base.jsonl.gz").unlink()  # the unpruned run's file: gone
+    table = instruction_kinds(path, settings=FAST)
+    assert set(table["checkpoint"]) == {"p20"} and table["delta"].isna().all()  # no partner to pair
+    piqa = tmp_path / "piqa.json"
+    piqa.write_text(json.dumps({"documents": {}, "runs": [{"task": "piqa", "checkpoint": "c"}]}))
+    assert instruction_kinds(piqa).empty
+
+
+def test_consolidation_keeps_its_tables_when_the_ifeval_data_cannot_be_read(tmp_path, docs, monkeypatch):
+    values = outcomes(docs, lambda i, n: 1)
+    run = run_record(tmp_path, docs, "base", values)
+    sources = {"base": tmp_path / "X_documents" / "base.jsonl.gz"}
+
+    def no_data(source, docs=None):
+        raise UserError("google/IFEval (the hub runs' data) could not be loaded: offline")
+
+    monkeypatch.setattr(ifeval_kinds, "instruction_ids", no_data)
+    with pytest.warns(UserWarning, match="no IFEval kinds table"):
+        said = consolidate._derived([run], sources, FAST, tmp_path / "X_results.csv")
+    assert said["ifeval_kinds"] == {
+        "error": "google/IFEval (the hub runs' data) could not be loaded: offline",
+        "file": None,
+    }
+    assert not (tmp_path / "X_ifeval_kinds.csv").exists() and said["contrasts"]["file"] is None
 
 
 def test_an_instruction_no_kind_names_is_an_error():
@@ -155,9 +173,10 @@ def test_the_written_table_is_read_back_and_drawn(tmp_path, docs):
     base = outcomes(docs, lambda i, n: int(n % 2 == 0))
     pruned = outcomes(docs, lambda i, n: int(KIND_OF[i] == "omission"))
     runs = [run_record(tmp_path, docs, "base", base), run_record(tmp_path, docs, "p40", pruned, prune=40)]
-    write_instruction_kinds(complete_json(tmp_path, runs))
+    written = tmp_path / "X_ifeval_kinds.csv"
+    instruction_kinds(complete_json(tmp_path, runs), settings=FAST).to_csv(written, index=False)
     rs = load_results(tmp_path)
-    assert rs.sources["ifeval_kinds"] == [str(kinds_csv(tmp_path / "X_complete.json"))]
+    assert rs.sources["ifeval_kinds"] == [str(written)]
     assert len(rs.ifeval_kinds) == 2 * 2 * len(KINDS)  # runs x metrics x kinds
     report = draw_figures(rs, tmp_path / "figures")
     assert [p.name for p in report.written] == ["ifeval_kinds_m_offline.png"]

@@ -25,7 +25,7 @@ from ..store import (
 )
 from .contrasts import REFERENCE, method_contrasts
 from .documents import documents_problem
-from .ifeval_kinds import write_instruction_kinds
+from .ifeval_kinds import kinds_table
 from .paired import DEFAULT_PAIRED, PairedSettings
 from .pairing import FAMILY, paired_columns
 from .records import CSV_COLUMNS, KIND, checkpoint_problem, tidy_rows
@@ -67,7 +67,7 @@ def consolidate_results(
     csv_path = Path(csv_path) if csv_path else dirs[0] / "results.csv"
     json_path = Path(json_path) if json_path else dirs[0] / "complete.json"
     folder = None if csv_path == Path(os.devnull) else documents_folder(csv_path)
-    contrasts = _contrasts(runs, sources, paired, None if folder is None else beside(csv_path, "contrasts"))
+    derived = {} if paired is None or folder is None else _derived(runs, sources, paired, csv_path)
     complete = {
         "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run_dirs": [str(d.resolve()) for d in dirs],
@@ -76,7 +76,7 @@ def consolidate_results(
         "csv_columns": list(CSV_COLUMNS),
         "documents": _copy_documents(runs, sources, folder),
         "paired": paired and {**asdict(paired), "family": FAMILY, "unpaired": unpaired},
-        "contrasts": contrasts,
+        **derived,
         "runs": runs,
         "failed": failed,
         "damaged": damaged,
@@ -84,8 +84,6 @@ def consolidate_results(
     }
     atomic_write_text(csv_path, table.to_csv(index=False))
     atomic_write_json(json_path, complete)
-    if folder is not None and paired is not None:  # IFEval runs: their instructions by kind, beside
-        write_instruction_kinds(json_path, settings=paired)
     return table, complete
 
 
@@ -125,19 +123,31 @@ def documents_folder(csv_path: Path) -> Path:
     return beside(csv_path, "documents", "")
 
 
-def _contrasts(runs: list[dict], sources: dict, paired: PairedSettings | None, path: Path | None):
-    """Methods against MAW at equal levels (contrasts.py), written to `path` when there are any;
-    what the complete JSON says of them."""
-    if paired is None or path is None:
-        return None
-    table, left_out = method_contrasts(runs, lambda r: sources.get(r["checkpoint"]), settings=paired)
-    if table.empty:
-        path.unlink(missing_ok=True)
-    else:
-        atomic_write_text(path, table.to_csv(index=False))
+def _derived(runs: list[dict], sources: dict, paired: PairedSettings, csv_path: Path) -> dict:
+    """The tables derived from the per-document values, written beside the CSV where they have rows
+    (methods against MAW: contrasts.py; IFEval by kind of instruction: ifeval_kinds.py), and what
+    the complete JSON says of each. An IFEval data set that cannot be read leaves its table out,
+    with the reason, and the consolidation whole."""
+
+    def documents_of(run):
+        return sources.get(run["checkpoint"])
+
+    contrasts, left_out = method_contrasts(runs, documents_of, settings=paired)
     why = [dict(zip(("checkpoint", "task", "metric", "reason"), r, strict=True)) for r in left_out]
-    file = None if table.empty else path.name
-    return {"reference": REFERENCE, "file": file, "rows": len(table), "left_out": why}
+    out = {"contrasts": {"reference": REFERENCE, "left_out": why}}
+    try:
+        kinds, out["ifeval_kinds"] = kinds_table(runs, documents_of, settings=paired), {}
+    except UserError as exc:
+        kinds, out["ifeval_kinds"] = None, {"error": str(exc)}
+        warnings.warn(f"no IFEval kinds table: {exc}", stacklevel=3)
+    for name, table in (("contrasts", contrasts), ("ifeval_kinds", kinds)):
+        path = beside(csv_path, name)
+        if table is None or table.empty:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_text(path, table.to_csv(index=False))
+        out[name] |= {"file": None if table is None or table.empty else path.name}
+    return out
 
 
 def _read_runs(dirs: list[Path], select):

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..prune.record import TABLE_COLUMNS, table_columns
-from ..store import atomic_write_text
 from ..tasks.sources import ifeval
-from .documents import HASH_DIGITS, documents_problem, read_documents
+from .documents import HASH_DIGITS
 from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
-from .pairing import is_unpruned, pair_key
+from .pairing import document_loader, is_unpruned, pair_key
 
 TASK = "ifeval"
 METRICS = ("inst_level_strict_acc", "inst_level_loose_acc")
@@ -115,7 +114,10 @@ def instruction_ids(source: str = "offline", docs=None) -> dict[str, list[str]]:
     elif docs is None:
         import datasets
 
-        docs = datasets.load_dataset("google/IFEval", split="train")
+        try:
+            docs = datasets.load_dataset("google/IFEval", split="train")
+        except Exception as exc:  # no hub, no token, no cache: say which data is missing
+            raise UserError(f"google/IFEval (the hub runs' data) could not be loaded: {exc}") from None
     return {document_hash(d): list(d["instruction_id_list"]) for d in docs}
 
 
@@ -138,21 +140,6 @@ def _kind_values(rows: list[dict], ids: dict, metric: str, where: str) -> dict[s
             mine = [v for v, k in zip(values, kinds, strict=True) if k == kind]
             if mine:
                 out[kind][(r["filter"], r["doc_id"])] = mine
-    return out
-
-
-def _runs_with_documents(complete_json: Path) -> list[tuple[dict, list[dict]]]:
-    complete = json.loads(complete_json.read_text(encoding="utf-8"))
-    files = (complete.get("documents") or {}).get("files") or {}
-    out = []
-    for run in complete.get("runs", []):
-        if run.get("task") != TASK or run["checkpoint"] not in files:
-            continue
-        path = complete_json.parent / files[run["checkpoint"]]
-        problem = documents_problem(path, run.get("documents"))
-        if problem:
-            raise UserError(f"{complete_json.name}, IFEval run {run['checkpoint']}: {problem}")
-        out.append((run, read_documents(path)))
     return out
 
 
@@ -196,30 +183,32 @@ def _rows_of_run(run, kinds, base, base_kinds, metric, settings) -> list[dict]:
     return rows
 
 
-def instruction_kinds(complete_json, docs=None, settings: PairedSettings = DEFAULT_PAIRED):
-    """The tidy table (COLUMNS) of every IFEval run in a consolidated complete JSON: per instruction
-    metric, filter and kind, the instructions followed, and against the unpruned run of the same
-    settings the paired difference with its interval and p-value. Empty when it holds no IFEval run.
-    `docs` (rows with `instruction_id_list`) replaces the IFEval data the runs' source names.
+def kinds_table(runs: list[dict], documents_of, docs=None, settings: PairedSettings = DEFAULT_PAIRED):
+    """The tidy table (COLUMNS) of the IFEval runs among `runs`: per instruction metric, filter and
+    kind, the instructions followed, and against the unpruned run of the same settings the paired
+    difference with its interval and p-value. Empty when there is no IFEval run. Runs without usable
+    per-document values are left out (consolidation lists them with the reason); `docs` (rows with
+    `instruction_id_list`) replaces the IFEval data the runs' source names.
 
     Raises:
-        UserError: a per-document file missing or damaged, a document not in the IFEval data, an
-            instruction with no kind, or per-document values that do not give the stored score.
+        UserError: a document not in the IFEval data, an instruction with no kind, or per-document
+            values that do not give the stored score.
     """
     import pandas as pd
 
-    complete_json = Path(complete_json)
-    runs = _runs_with_documents(complete_json)
-    sources = {r["data_source"] for r, _ in runs}
-    ids = {k: v for source in sources for k, v in instruction_ids(source, docs).items()}
-    bases = {pair_key(r["identity"]): r for r, _ in runs if is_unpruned(r["identity"])}
+    load = document_loader(documents_of)
+    runs = [r for r in runs if r.get("task") == TASK and not isinstance(load(r), str)]
+    ids = {
+        k: v for source in {r["data_source"] for r in runs} for k, v in instruction_ids(source, docs).items()
+    }
+    bases = {pair_key(r["identity"]): r for r in runs if is_unpruned(r["identity"])}
     rows = []
     for metric in METRICS:
         kinds = {
-            r["checkpoint"]: _kind_values(d, ids, metric, f"{complete_json.name}, run {r['checkpoint']}")
-            for r, d in runs
+            r["checkpoint"]: _kind_values(load(r).values(), ids, metric, f"run {r['checkpoint']}")
+            for r in runs
         }
-        for run, _ in runs:
+        for run in runs:
             base = None if is_unpruned(run["identity"]) else bases.get(pair_key(run["identity"]))
             base_kinds = kinds[base["checkpoint"]] if base is not None else None
             rows += _rows_of_run(run, kinds[run["checkpoint"]], base, base_kinds, metric, settings)
@@ -232,22 +221,14 @@ def instruction_kinds(complete_json, docs=None, settings: PairedSettings = DEFAU
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def kinds_csv(complete_json: Path) -> Path:
-    """X_complete.json -> X_ifeval_kinds.csv (complete.json -> ifeval_kinds.csv), beside it."""
-    stem = complete_json.stem
-    name = stem.replace("complete", "ifeval_kinds") if "complete" in stem else f"{stem}_ifeval_kinds"
-    return complete_json.with_name(name + ".csv")
+def instruction_kinds(complete_json, docs=None, settings: PairedSettings = DEFAULT_PAIRED):
+    """kinds_table of the runs of a consolidated complete JSON (its `*_documents/` beside it)."""
+    complete_json = Path(complete_json)
+    complete = json.loads(complete_json.read_text(encoding="utf-8"))
+    files = (complete.get("documents") or {}).get("files") or {}
 
+    def documents_of(run):
+        name = files.get(run["checkpoint"])
+        return None if name is None else complete_json.parent / name
 
-def write_instruction_kinds(
-    complete_json, docs=None, settings: PairedSettings = DEFAULT_PAIRED
-) -> Path | None:
-    """Write the table beside the complete JSON (atomically) and return its path; None, and no
-    table left, when the JSON holds no IFEval run."""
-    table = instruction_kinds(complete_json, docs, settings)
-    path = kinds_csv(Path(complete_json))
-    if table.empty:
-        path.unlink(missing_ok=True)
-        return None
-    atomic_write_text(path, table.to_csv(index=False))
-    return path
+    return kinds_table(complete.get("runs", []), documents_of, docs, settings)
