@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from ..prune.record import TABLE_COLUMNS, table_columns
 from ..store import identity_key
-from .paired import AGGREGATIONS, DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
-from .pairing import aligned, document_loader, is_unpruned
+from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
+from .pairing import document_loader, is_unpruned, pairable
 
 REFERENCE = "maw"
 LEVEL_KEYS = ("pct", "expansion_ratio", "divisor", "layers")  # what makes two configs one level
@@ -110,15 +110,8 @@ def method_contrasts(runs: list[dict], documents_of, reference: str = REFERENCE,
 
 def _contrast(run, ref, metric, docs, ref_docs, settings: PairedSettings) -> dict | str:
     """The paired statistics of one metric, or why there are none."""
-    key = (metric["subtask"], metric["metric"], metric["filter"])
-    if not any((m["subtask"], m["metric"], m["filter"]) == key for m in ref["metrics"]):
-        return "the reference run has no such metric"
-    x, y, name = aligned(run, ref, metric, docs, ref_docs)
-    if not x:
-        return "no per-document values for this metric"
-    if name not in AGGREGATIONS:
-        return f"no paired statistic for aggregation {name!r}"
-    return paired_statistics(x, y, name, settings)
+    values = pairable(run, ref, metric, docs, ref_docs, who="the reference run")
+    return values if isinstance(values, str) else paired_statistics(*values, settings)
 
 
 def _adjust(rows: list[dict], settings: PairedSettings) -> None:

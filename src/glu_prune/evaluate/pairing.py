@@ -102,20 +102,31 @@ def _check_reproduced(run, metric, got: float, what: str) -> None:
         )
 
 
-def compare_metric(run, base, metric, docs, base_docs, settings: PairedSettings) -> dict | str:
-    """The paired columns of one tidy row, or the reason there are none."""
-    same = [
-        m
-        for m in base["metrics"]
-        if (m["subtask"], m["metric"], m["filter"]) == (metric["subtask"], metric["metric"], metric["filter"])
-    ]
-    if not same:
-        return "the unpruned run has no such metric"
-    x, y, name = aligned(run, base, metric, docs, base_docs)
+def same_row(other: dict, metric: dict) -> dict | None:
+    """The other run's row of the same subtask, metric and filter."""
+    key = (metric["subtask"], metric["metric"], metric["filter"])
+    return next((m for m in other["metrics"] if (m["subtask"], m["metric"], m["filter"]) == key), None)
+
+
+def pairable(run, other, metric, docs, other_docs, who: str = "the unpruned run") -> tuple | str:
+    """(run's values, other's values, aggregation) of one tidy row on the same documents, or the
+    reason they cannot be compared. Raises UserError when the documents differ (aligned)."""
+    if same_row(other, metric) is None:
+        return f"{who} has no such metric"
+    x, y, name = aligned(run, other, metric, docs, other_docs)
     if not x:
         return "no per-document values for this metric"
     if name not in AGGREGATIONS:
         return f"no paired statistic for aggregation {name!r}"
+    return x, y, name
+
+
+def compare_metric(run, base, metric, docs, base_docs, settings: PairedSettings) -> dict | str:
+    """The paired columns of one tidy row, or the reason there are none."""
+    values = pairable(run, base, metric, docs, base_docs)
+    if isinstance(values, str):
+        return values
+    x, y, name = values
     key = (run["documents"]["sha256"], base["documents"]["sha256"], metric["subtask"], metric["metric"])
     key += (metric["filter"], astuple(settings))
     if key not in _CACHE:
@@ -126,7 +137,7 @@ def compare_metric(run, base, metric, docs, base_docs, settings: PairedSettings)
     if group and not math.isclose(stats["value"], want, rel_tol=REL_TOLERANCE, abs_tol=1e-12):
         return "the group's score is not the pooled score of its documents (not weighted by size)"
     _check_reproduced(run, metric, stats["value"], "pruned")
-    _check_reproduced(base, same[0], stats["baseline_value"], "unpruned")
+    _check_reproduced(base, same_row(base, metric), stats["baseline_value"], "unpruned")
     return {k: stats[k] for k in PAIRED_COLUMNS if k in stats} | {"baseline_checkpoint": base["checkpoint"]}
 
 
