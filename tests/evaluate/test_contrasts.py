@@ -113,3 +113,9 @@ def test_the_contrasts_are_read_back_oriented_and_drawn(tmp_path):
     assert rows.loc["wikipedia_ppl", "better_low"] == pytest.approx(1 / table["ratio_ci_high"].iloc[0])
     report = draw_figures(rs, tmp_path / "figures")
     assert [p.name for p in report.written] == ["method_contrasts_m_offline.png"], report.notes
+    both.to_csv(tmp_path / "X_contrasts.csv", index=False)  # a second view with the same runs
+    assert len(load_results(tmp_path).contrasts) == len(both)  # read once
+    other = both.assign(checkpoint="data20-other-limit")
+    other.to_csv(tmp_path / "Y_contrasts.csv", index=False)  # the same config, other settings
+    with pytest.raises(UserError, match="more than once"):
+        draw_figures(tmp_path, tmp_path / "figures")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UserError
 from .metrics import headline
 from .plotting import figure, grid, hide_unused, legend, log_if_wide, metric_title, save, series_label
 
@@ -51,6 +52,13 @@ def contrasts_figure(frame, path: Path) -> Path | None:
     rows = rows.assign(
         series=[series_label(*k) for k in zip(rows["method"], rows["divisor"], rows["seed"], strict=True)]
     )
+    clash = rows[rows.duplicated(["series", "pruning_pct", "task"], keep=False)]
+    if not clash.empty:
+        r = clash.iloc[0]
+        raise UserError(
+            f"the contrasts hold {r['series']} at {r['pruning_pct']:g} % on {r['task']} more than once "
+            "(different limits or settings?): draw each setting from its own results dir"
+        )
     labels, tasks = sorted(set(rows["series"])), sorted(set(rows["task"]))
     levels = sorted(set(rows["pruning_pct"]))
     first = rows.iloc[0]

@@ -160,10 +160,21 @@ def load_results(*paths) -> ResultSet:
     prof = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
     if not prof.empty:
         prof = _one_row_per_profile(prof)
-    kinds = pd.concat(kinds, ignore_index=True) if kinds else pd.DataFrame()
-    contrasts = pd.concat(contrasts, ignore_index=True) if contrasts else pd.DataFrame()
+    # views of one study share runs (a sweep reuses the comparison's): each row once
+    kinds = _once(kinds, ["checkpoint", "metric", "filter", "kind"])
+    contrasts = _once(contrasts, ["checkpoint", "reference_checkpoint", "task", "metric", "filter"])
     fidelity = fidelity.reset_index(drop=True)
     return ResultSet(evaluation, prof, fidelity, ifeval_kinds=kinds, contrasts=contrasts, sources=sources)
+
+
+def _once(tables: list, keys: list[str]):
+    """The tables as one, each row once by `keys` (where it has them)."""
+    import pandas as pd
+
+    if not tables:
+        return pd.DataFrame()
+    table = pd.concat(tables, ignore_index=True)
+    return table.drop_duplicates(keys).reset_index(drop=True) if set(keys) <= set(table) else table
 
 
 PROFILE_KEYS = (
