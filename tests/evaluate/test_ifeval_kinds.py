@@ -69,7 +69,9 @@ def run_record(tmp_path, docs, name, values, prune=None, stored=None):
             "expansion_ratio": 2.0,
             "parameters_after": 1000,
         },
-        "metrics": [{"metric": m, "filter": "none", "value": score} for m in ("inst_level_strict_acc",)],
+        "metrics": [
+            {"subtask": "ifeval", "metric": "inst_level_strict_acc", "filter": "none", "value": score}
+        ],
         "documents": info,
     }
 

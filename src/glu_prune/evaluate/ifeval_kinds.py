@@ -22,7 +22,7 @@ from ..prune.record import TABLE_COLUMNS, table_columns
 from ..tasks.sources import ifeval
 from .documents import HASH_DIGITS
 from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
-from .pairing import document_loader, is_unpruned, pair_key
+from .pairing import document_loader, is_unpruned, pair_key, same_row
 
 TASK = "ifeval"
 METRICS = ("inst_level_strict_acc", "inst_level_loose_acc")
@@ -143,11 +143,6 @@ def _kind_values(rows: list[dict], ids: dict, metric: str, where: str) -> dict[s
     return out
 
 
-def _stored(run: dict, metric: str, flt: str) -> float | None:
-    found = [m["value"] for m in run["metrics"] if (m["metric"], m["filter"]) == (metric, flt)]
-    return found[0] if found else None
-
-
 def _rows_of_run(run, kinds, base, base_kinds, metric, settings) -> list[dict]:
     """One row per (filter, kind) of a run; paired columns when it has an unpruned partner."""
     head = {**table_columns(run["model"], run["pruning"]), "data_source": run["data_source"], "task": TASK}
@@ -174,7 +169,8 @@ def _rows_of_run(run, kinds, base, base_kinds, metric, settings) -> list[dict]:
                 row["baseline_checkpoint"] = base["checkpoint"]
             rows.append(row)
     for flt, (followed, count) in totals.items():  # the kinds partition the run's own score
-        stored = _stored(run, metric, flt)
+        row = same_row(run, {"subtask": TASK, "metric": metric, "filter": flt})
+        stored = None if row is None else row["value"]
         if stored is not None and abs(followed / count - stored) > 1e-9:
             raise UserError(
                 f"IFEval run {run['checkpoint']}: its per-document {metric} ({followed}/{count}) is not "

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from .intervals import ALPHA
 from .metrics import headline
 from .plotting import figure, grid, hide_unused, legend, log_if_wide, metric_title, save, series_label
 
-ALPHA = 0.05
 BARS = (
     "points: method / MAW at the same level on the same documents (perplexities inverted: MAW / method), "
     "so > 1 = better than MAW; error bars: 95 % paired bootstrap interval; *: Benjamini-Hochberg "
