@@ -108,7 +108,9 @@ def test_the_contrasts_are_read_back_oriented_and_drawn(tmp_path):
     rs = load_results(tmp_path / "contrasts.csv")
     rows = headline_contrasts(rs.contrasts).set_index("task")
     assert set(rows.index) == {"winogrande", "wikipedia_ppl"}
-    assert rows.loc["winogrande", "better"] == pytest.approx(3.0)  # 0.75 / 0.25
+    assert rows.loc["winogrande", "better"] == pytest.approx(0.5)  # a score: 0.75 - 0.25
+    assert rows.loc["winogrande", "better_low"] == pytest.approx(table["delta_ci_low"].iloc[0])
+    assert rows.loc["winogrande", "reference"] == 0 and rows.loc["wikipedia_ppl", "reference"] == 1
     assert rows.loc["wikipedia_ppl", "better"] == pytest.approx(1 / 3)  # lower is better: MAW / method
     assert rows.loc["wikipedia_ppl", "better_low"] == pytest.approx(1 / table["ratio_ci_high"].iloc[0])
     report = draw_figures(rs, tmp_path / "figures")

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from glu_prune.errors import UserError
-from glu_prune.evaluate.paired import PairedSettings, adjust_p_values, mcnemar_exact, paired_statistics
+from glu_prune.evaluate.paired import (
+    PairedSettings,
+    adjust_p_values,
+    adjust_within_families,
+    mcnemar_exact,
+    paired_statistics,
+)
 
 FAST = PairedSettings(n_resamples=2000)
 
@@ -109,3 +115,12 @@ def test_benjamini_hochberg_by_hand():
     got = adjust_p_values([0.01, 0.04, math.nan, 0.03, 0.5])
     assert got[0] == pytest.approx(0.04) and got[1] == pytest.approx(0.16 / 3) and math.isnan(got[2])
     assert got[3] == pytest.approx(0.16 / 3) and got[4] == pytest.approx(0.5)
+
+
+def test_each_family_is_adjusted_on_its_own():
+    # family "a" is the hand-worked family above; "b" alone (m = 1) keeps its p; None is in no family
+    p = [0.01, 0.2, 0.04, math.nan, 0.03, 0.5, 0.01]
+    families = ["a", "b", "a", "a", "a", "a", None]
+    got = adjust_within_families(p, families)
+    assert got[0] == pytest.approx(0.04) and got[2] == pytest.approx(0.16 / 3) and got[5] == pytest.approx(0.5)
+    assert got[1] == pytest.approx(0.2) and math.isnan(got[3]) and math.isnan(got[6])

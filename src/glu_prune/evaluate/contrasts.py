@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..prune.record import TABLE_COLUMNS, table_columns
 from ..store import identity_key
-from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
+from .paired import DEFAULT_PAIRED, PairedSettings, adjust_within_families, paired_statistics
 from .pairing import document_loader, is_unpruned, pairable
 
 REFERENCE = "maw"
@@ -115,10 +115,8 @@ def _contrast(run, ref, metric, docs, ref_docs, settings: PairedSettings) -> dic
 
 
 def _adjust(rows: list[dict], settings: PairedSettings) -> None:
-    families: dict = {}
-    for row in rows:
-        families.setdefault((row["model"], row["data_source"]), []).append(row)
-    for family in families.values():
-        adjusted = adjust_p_values([r["p_value"] for r in family], settings.correction)
-        for row, p in zip(family, adjusted, strict=True):
-            row["p_adjusted"] = p
+    """Benjamini-Hochberg over each model's contrasts on one data source."""
+    families = [(r["model"], r["data_source"]) for r in rows]
+    adjusted = adjust_within_families([r["p_value"] for r in rows], families, settings.correction)
+    for row, p in zip(rows, adjusted, strict=True):
+        row["p_adjusted"] = p

@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..prune.record import TABLE_COLUMNS, table_columns
 from ..tasks.sources import ifeval
 from .documents import HASH_DIGITS
-from .paired import DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
+from .paired import DEFAULT_PAIRED, PairedSettings, adjust_within_families, paired_statistics
 from .pairing import document_loader, is_unpruned, pair_key, same_row
 
 TASK = "ifeval"
@@ -211,8 +211,8 @@ def kinds_table(runs: list[dict], documents_of, docs=None, settings: PairedSetti
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     if table.empty:
         return table
-    for family in table.groupby(["model", "data_source", "metric"]).groups.values():
-        table.loc[family, "p_adjusted"] = adjust_p_values(table.loc[family, "p_value"], settings.correction)
+    families = list(zip(table["model"], table["data_source"], table["metric"], strict=True))
+    table["p_adjusted"] = adjust_within_families(table["p_value"], families, settings.correction)
     order = ["model", "metric", "filter", "kind", "pruning_pct", "method", "seed"]
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 

@@ -227,3 +227,20 @@ def adjust_p_values(p_values, method: str = DEFAULT_PAIRED.correction) -> list[f
     if known.any():
         out[known] = false_discovery_control(p[known], method=method)
     return out.tolist()
+
+
+def adjust_within_families(p_values, families, method: str = DEFAULT_PAIRED.correction) -> list[float]:
+    """Adjusted p-values, each family (a hashable label per p-value) corrected on its own.
+
+    A label of None keeps that p-value out of every family: its adjusted value is NaN.
+    """
+    p_values, families = list(p_values), list(families)
+    out = [math.nan] * len(p_values)
+    members: dict = {}
+    for i, family in enumerate(families):
+        if family is not None:
+            members.setdefault(family, []).append(i)
+    for idx in members.values():
+        for i, adjusted in zip(idx, adjust_p_values([p_values[i] for i in idx], method), strict=True):
+            out[i] = adjusted
+    return out

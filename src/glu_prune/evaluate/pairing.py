@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..store import identity_key
 from .documents import documents_problem, read_documents
-from .paired import AGGREGATIONS, DEFAULT_PAIRED, PairedSettings, adjust_p_values, paired_statistics
+from .paired import AGGREGATIONS, DEFAULT_PAIRED, PairedSettings, adjust_within_families, paired_statistics
 
 PAIRED_COLUMNS = (
     "baseline_checkpoint",
@@ -200,13 +200,8 @@ def _adjust(out: dict, runs: list[dict], settings: PairedSettings) -> None:
     """p_adjusted over FAMILY; other rows keep their p_value and no p_adjusted."""
     family_of = {r["checkpoint"]: (r["model"], r["data_source"]) for r in runs}
     task_of = {r["checkpoint"]: r["task"] for r in runs}
-    families: dict = {}
-    for key, cols in out.items():
-        cols["p_adjusted"] = math.nan
-        if key[1] == task_of[key[0]]:
-            families.setdefault(family_of[key[0]], []).append(key)
-    for keys in families.values():
-        for key, p in zip(
-            keys, adjust_p_values([out[k]["p_value"] for k in keys], settings.correction), strict=True
-        ):
-            out[key]["p_adjusted"] = p
+    keys = list(out)
+    families = [family_of[k[0]] if k[1] == task_of[k[0]] else None for k in keys]
+    adjusted = adjust_within_families([out[k]["p_value"] for k in keys], families, settings.correction)
+    for key, p in zip(keys, adjusted, strict=True):
+        out[key]["p_adjusted"] = p

@@ -16,6 +16,15 @@ ALPHA = 0.05
 NUMERIC = [c for c in PAIRED_COLUMNS if c not in ("baseline_checkpoint", "p_test")]
 
 
+def better_ratio(up, ratio, low, high):
+    """A ratio and its interval turned so that > 1 is better: unchanged where `up` (higher is
+    better), inverted (and the bounds swapped) where lower is better."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(up, ratio, 1 / ratio), np.where(up, low, 1 / high), np.where(up, high, 1 / low)
+
+
 def orient_paired(table):
     """Add normalised_ci_low / normalised_ci_high (the paired 95 % interval of the ratio to the
     unpruned score, > 1 better) and normalised_paired_stderr; NaN where a row has no paired values."""
@@ -29,9 +38,8 @@ def orient_paired(table):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
     up = table["higher_is_better"].eq(True).to_numpy()
     lo, hi, r, se = (table[c].to_numpy() for c in ("ratio_ci_low", "ratio_ci_high", "ratio", "ratio_stderr"))
+    _, table["normalised_ci_low"], table["normalised_ci_high"] = better_ratio(up, r, lo, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        table["normalised_ci_low"] = np.where(up, lo, 1 / hi)
-        table["normalised_ci_high"] = np.where(up, hi, 1 / lo)
         table["normalised_paired_stderr"] = np.where(up, se, se / r**2)
     return table
 
