@@ -72,8 +72,7 @@ def contrasts_figure(frame, path: Path) -> Path | None:
         *grid(len(tasks), 4),
         footer,
         "Selection methods against MAW at the same pruning level (paired on the same documents)",
-        xlabel="GLU neurons pruned",
-        ylabel="against MAW  (above the line = better than MAW)",
+        xlabel="GLU neurons pruned   (each panel's title names its scale; above the line = better than MAW)",
     )
     axes = hide_unused(axes, len(tasks))
     width = 0.7 / len(labels)
