@@ -46,9 +46,9 @@ def test_the_best_data_method_is_swept_and_compared_once_chosen():
     jobs = {j["name"]: j for j in evaluation_jobs(part)}
     sweep = prepare_best(part, Path("unused"), chosen, said.append, jobs["sweep-best-30"])
     fidelity = prepare_best(part, Path("unused"), chosen, said.append, jobs["fidelity-best"])
-    assert sweep["name"] == "sweep-data-30" and labels(sweep["configs"]) == ["data-30pct-s0"]
+    assert sweep["name"] == "sweep-best-30" and labels(sweep["configs"]) == ["data-30pct-s0"]
     assert len(fidelity["configs"]) == 3  # 30, 50, 60: the comparison's fidelity has 10, 20, 40
-    assert fidelity["name"] == "fidelity-data" and said == []  # chosen before: not picked again
+    assert fidelity["name"] == "fidelity-best" and said == []  # chosen before: not picked again
     all_fidelity = fidelity_configs(part, "data")
     assert set(labels(fidelity["configs"])) <= set(labels(all_fidelity))
 

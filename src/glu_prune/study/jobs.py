@@ -150,14 +150,10 @@ def prepare_best(part: ModelPlan, run_dir: Path, chosen: dict, say, job: dict) -
         rounded = {k: round(v, 3) for k, v in means.items()}
         metric = part.comparison.choose_by.metric
         say(f"  {part.name}: best data-driven method {best} (mean {metric}: {rounded})")
-    best = chosen["method"]
+    best = chosen["method"]  # the job keeps its name: the one --only and a failure report use
     if job.get("kind") == "fidelity":  # the comparison levels are in the first fidelity job
-        return {
-            **job,
-            "name": f"fidelity-{best}",
-            "configs": [_swept(part, best, p) for p in _sweep_rest(part)],
-        }
-    return {**job, "name": f"sweep-{best}-{job['level']:g}", "configs": [_swept(part, best, job["level"])]}
+        return {**job, "configs": [_swept(part, best, p) for p in _sweep_rest(part)]}
+    return {**job, "configs": [_swept(part, best, job["level"])]}
 
 
 def comparison_pairs(part: ModelPlan) -> list[tuple]:
