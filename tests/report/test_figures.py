@@ -634,3 +634,22 @@ def truncate(path, fraction):
     data = path.read_bytes()
     cut = data[: int(len(data) * fraction)]
     path.write_bytes(cut[: cut.rfind(b",") + 1] if path.suffix == ".csv" else cut)  # mid-row
+
+
+def test_models_figure_draws_only_the_series_every_model_was_swept_along():
+    from glu_prune.report.fig_models import swept
+
+    def rows(model, points):
+        return [
+            {"model": model, "method": m, "divisor": float("nan"), "seed": s, "pruning_pct": p}
+            for m, s, p in points
+        ]
+
+    sweep = [("maw", None, p) for p in (10, 20, 40)] + [("data", 0, p) for p in (10, 20, 40)]
+    frame = pd.DataFrame(
+        rows("a", [("none", None, 0), *sweep, ("vow", None, 20)])  # vow: one comparison point
+        + rows("b", [*sweep[:3], ("data", 0, 20), ("data", 1, 20), ("random", 0, 40)])  # b swept MAW only
+    )
+    assert swept(frame) == ["maw"]
+    assert swept(frame[frame["model"] == "a"]) == ["data s0", "maw"]  # series labels: seeded methods
+    assert swept(frame[frame["method"] == "none"]) == []
