@@ -224,6 +224,9 @@ OWNED_DAMAGE = {
     "a value that is no number": lambda record: damage_result(
         record, metrics=[{**m, "value": [0.5]} for m in record["result"]["metrics"]]
     ),
+    "a pruning record without its width": lambda record: damage_result(
+        record, pruning={k: v for k, v in record["result"]["pruning"].items() if k != "intermediate_size"}
+    ),
     "the result of another identity": lambda record: damage_result(
         record, identity={**record["identity"], "limit": 99}
     ),

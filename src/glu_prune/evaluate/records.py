@@ -3,6 +3,7 @@ tidy rows (one per model x method x level x divisor x task x subtask x metric x 
 
 from __future__ import annotations
 
+from ..models import PRUNING_JSON
 from ..prune import TABLE_COLUMNS, table_columns
 from ..store import NUMBER, identity_key, shape_problem
 from .backend import run_info
@@ -56,14 +57,7 @@ RESULT_SHAPE = {
     "run": dict,
     "identity": dict,
 }
-PRUNING_SHAPE = {
-    "method": str,
-    "pruning_pct": NUMBER,
-    "effective_pruning_pct": NUMBER,
-    "intermediate_size": int,
-    "expansion_ratio": NUMBER,
-    "parameters_after": int,
-}
+PRUNING_SHAPE = {k: v for k, v in PRUNING_JSON.items() if k != "model"}  # a result names its model
 # a value or stderr is a number, None, or the string JSON keeps a non-finite float as ("inf")
 METRIC_SHAPE = {
     "subtask": str,

@@ -15,7 +15,7 @@ from .loading import (
     weights_packages,
     weights_source,
 )
-from .local import read_json, read_pruning_json
+from .local import PRUNING_JSON, read_json, read_pruning_json
 from .precision import auto_dtype, cpu_bfloat16
 from .registry import ALIASES, AUTO, DEVICES, DTYPES, REGISTRY, ModelEntry, ModelSpec, canonical_name, resolve
 
@@ -25,6 +25,7 @@ __all__ = [
     "GGUF_MODELS",
     "DEVICES",
     "DTYPES",
+    "PRUNING_JSON",
     "REGISTRY",
     "GgufModel",
     "ModelEntry",
