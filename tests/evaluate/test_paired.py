@@ -125,3 +125,11 @@ def test_each_family_is_adjusted_on_its_own():
     assert got[0] == pytest.approx(0.04) and got[2] == pytest.approx(0.16 / 3)
     assert got[5] == pytest.approx(0.5)
     assert got[1] == pytest.approx(0.2) and math.isnan(got[3]) and math.isnan(got[6])
+
+
+def test_a_ratio_to_a_reference_that_can_score_0_is_unbounded_without_warnings(recwarn):
+    x, y = binary_pair(180, 3, 0, 817)  # 180 and 3 of 1,000 right: some resamples divide by 0
+    s = paired_statistics(x, y, "mean", FAST)
+    assert s["delta"] == pytest.approx(0.177) and s["delta_ci_low"] > 0 and s["ratio"] == pytest.approx(60)
+    assert s["ratio_ci_low"] > 10 and s["ratio_ci_high"] == math.inf  # no upper bound: said by inf
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

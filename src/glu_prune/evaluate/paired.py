@@ -159,7 +159,9 @@ def _bootstrap_interval(nx, ny, den, aggregation, settings: PairedSettings):
     if len(den) < 2:
         return [math.nan] * 2, [math.nan] * 2
     stat = _statistic(aggregation, None)
-    with warnings.catch_warnings():  # a ratio undefined in some resamples (baseline 0): NaN, said so
+    # a reference scoring 0 in some resamples makes the ratio unbounded there (x/0: the interval's
+    # end is inf) or undefined (0/0: NaN); the value says so, not numpy's warnings inside scipy
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", DegenerateDataWarning)
         ci = bootstrap(
             (nx, ny, den),
