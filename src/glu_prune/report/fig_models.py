@@ -105,7 +105,8 @@ def models_figure(norm, fidelity, path: Path) -> Path | None:
         return None
     frame, family = mark_significant(_swept_rows(norm, metrics)) if metrics else (norm, 0)
     kl = fidelity[fidelity["metric"] == "kl_mean"] if with_kl else None
-    labels = sorted({*(frame.loc[frame["method"] != "none", "label"] if metrics else ()), *swept(kl)})
+    curves = frame.loc[frame["method"] != "none", "label"] if metrics else ()
+    labels = sorted({*curves, *(swept(kl) if with_kl else ())})
     panels = len(metrics) + with_kl
     models = sorted(set(frame["model"] if metrics else []) | (set(fidelity["model"]) if with_kl else set()))
     notes = [PAIRED_BARS, significance_note(family)] if metrics else [KL_BARS]
