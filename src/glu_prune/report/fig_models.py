@@ -56,8 +56,7 @@ def _style(label: str, labels: list[str]) -> tuple[str, str]:
     return MARKERS[k % len(MARKERS)], STYLES[k % len(STYLES)]
 
 
-def _kl_panel(ax, kl, colors, labels) -> None:
-    kept = swept(kl)
+def _kl_panel(ax, kl, colors, labels, kept) -> None:
     for label, s in series(kl):
         if label not in kept:
             continue
@@ -106,7 +105,8 @@ def models_figure(norm, fidelity, path: Path) -> Path | None:
     frame, family = mark_significant(_swept_rows(norm, metrics)) if metrics else (norm, 0)
     kl = fidelity[fidelity["metric"] == "kl_mean"] if with_kl else None
     curves = frame.loc[frame["method"] != "none", "label"] if metrics else ()
-    labels = sorted({*curves, *(swept(kl) if with_kl else ())})
+    kl_curves = swept(kl) if with_kl else []
+    labels = sorted({*curves, *kl_curves})
     panels = len(metrics) + with_kl
     models = sorted(set(frame["model"] if metrics else []) | (set(fidelity["model"]) if with_kl else set()))
     notes = [PAIRED_BARS, significance_note(family)] if metrics else [KL_BARS]
@@ -132,6 +132,6 @@ def models_figure(norm, fidelity, path: Path) -> Path | None:
         ax.set_title(metric_title(rows.iloc[0]), fontsize=9)
         ax.invert_xaxis()
     if with_kl:
-        _kl_panel(axes[len(metrics)], kl, colors, labels)
+        _kl_panel(axes[len(metrics)], kl, colors, labels, kl_curves)
     legend(fig, axes, "model: series")
     return save(fig, path)
