@@ -61,6 +61,16 @@ def test_rows_stop_growing_when_sharing_costs_more_than_it_saves():
     assert max(len(r) for r in pack(requests, max_tokens=40, ratio=1e6)) <= 40
 
 
+def test_one_token_choices_of_an_over_long_context_share_its_row():
+    """5-shot MMLU: a context longer than a row's budget is still computed once for its choices."""
+    context = list(range(1, 51))
+    requests = [(context, [letter]) for letter in (65, 66, 67, 68)]
+    [row] = pack(requests, max_tokens=40, ratio=RATIO)
+    assert row.tokens == context and sorted(t.tokens[0] for t in row.targets) == [65, 66, 67, 68]
+    # a choice that adds tokens to the over-long row starts a row of its own
+    assert len(pack([*requests, (context, [69, 70])], max_tokens=40, ratio=RATIO)) == 2
+
+
 def test_batches_bound_rows_and_padded_tokens():
     rows = pack([([i, 1, 2, 3], [4]) for i in range(10)], max_tokens=64, ratio=RATIO)
     out = batches(rows, max_rows=4, max_tokens=12)

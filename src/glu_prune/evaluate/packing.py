@@ -56,7 +56,8 @@ def _common_prefix(a: tuple, b: tuple) -> int:
 
 def pack(requests: list[tuple[list[int], list[int]]], max_tokens: int, ratio: float) -> list[Row]:
     """Rows for (context tokens, continuation tokens) pairs, which must fit untruncated; a row
-    holds at most `max_tokens` tokens unless one request alone is longer."""
+    holds at most `max_tokens` tokens unless one request alone is longer (then the requests that
+    add no token to it, the one-token choices of its context, still join it: 5-shot MMLU)."""
     distinct: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
     for i, (context, continuation) in enumerate(requests):
         if not context or not continuation:
@@ -69,7 +70,7 @@ def pack(requests: list[tuple[list[int], list[int]]], max_tokens: int, ratio: fl
         shared = _common_prefix(previous, sequence) if row.targets else 0
         extra = len(sequence) - shared
         join = _cost(len(row) + extra, ratio) - _cost(len(row), ratio) <= _cost(len(sequence), ratio)
-        if row.targets and (shared == 0 or not join or len(row) + extra > max_tokens):
+        if row.targets and (shared == 0 or not join or (extra and len(row) + extra > max_tokens)):
             rows.append(_finish(row))
             row, path, shared = Row(), [], 0
         path = path[:shared]
