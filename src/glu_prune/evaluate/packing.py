@@ -70,7 +70,7 @@ def pack(requests: list[tuple[list[int], list[int]]], max_tokens: int, ratio: fl
         shared = _common_prefix(previous, sequence) if row.targets else 0
         extra = len(sequence) - shared
         join = _cost(len(row) + extra, ratio) - _cost(len(row), ratio) <= _cost(len(sequence), ratio)
-        if row.targets and (shared == 0 or not join or (extra and len(row) + extra > max_tokens)):
+        if row.targets and (shared == 0 or not join or (extra > 0 and len(row) + extra > max_tokens)):
             rows.append(_finish(row))
             row, path, shared = Row(), [], 0
         path = path[:shared]
