@@ -3,9 +3,20 @@ prunes, and the planned pairs of the consolidated views."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from glu_prune.study.jobs import evaluation_jobs, fidelity_configs, prepare_best, select_jobs, sweep_pairs
+from glu_prune.fidelity import fidelity_identity, load_text
+from glu_prune.store import identity_key
+from glu_prune.study.jobs import (
+    comparison_pairs,
+    evaluation_jobs,
+    fidelity_configs,
+    planned_keys,
+    prepare_best,
+    select_jobs,
+    sweep_pairs,
+)
 from glu_prune.study.plan import shipped_plan
 
 
@@ -75,3 +86,26 @@ def test_selected_jobs_run_in_the_patterns_order_without_waits_on_jobs_left_out(
     alone = select_jobs(jobs, ["sweep-maw-40"])  # the comparison left out: the sweep scores its tasks
     assert [(j["name"], j["after"]) for j in alone] == [("sweep-maw-40", [])]
     assert select_jobs(jobs, None) is jobs
+
+
+def test_the_committed_study_is_the_full_plans_on_this_machine():
+    """Every run of results/full-study has the identity the full plan gives it here, so a study
+    continued on another machine (--restore-from) reuses it: the plan pins what would differ between
+    machines (the dtype); only what changes the numbers (a pinned version, a task's data or
+    prompts) may break this, and then the committed runs are stale."""
+    results = Path(__file__).parents[2] / "results" / "full-study"
+    for part in shipped_plan("full").parts:
+        views = {part.sweep_view: None, part.comparison_view: comparison_pairs(part)}
+        for view, pairs in views.items():
+            complete = json.loads((results / f"{view}_complete.json").read_text())
+            pairs = pairs or sweep_pairs(part, complete["settings"]["chosen_data_method"])
+            planned = planned_keys(part, pairs)
+            stale = [r["checkpoint"] for r in complete["runs"] if identity_key(r["identity"]) not in planned]
+            assert complete["runs"] and not stale, (view, stale[:3])
+        best = complete["settings"]["chosen_data_method"]
+        text, settings = load_text(None), part.fidelity.settings()
+        identities = [fidelity_identity(part.spec(), c, text, settings) for c in fidelity_configs(part, best)]
+        planned = set(map(identity_key, identities))
+        complete = json.loads((results / f"{part.name}_fidelity_complete.json").read_text())
+        stale = [r["checkpoint"] for r in complete["runs"] if identity_key(r["identity"]) not in planned]
+        assert complete["runs"] and not stale, ("fidelity", stale[:3])

@@ -140,6 +140,7 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
         (["--plan", "nope"], "not one of default, quick, full and no such file"),
         (["--plan", "quick", "--lanes", "0"], "--lanes must be at least 1"),
         (["--plan", "quick", "--only", "sweep-vow-*"], "--only 'sweep-vow-*' matches no job of this plan"),
+        (["--plan", "quick", "--restore-from", "/no/such/dir"], "no consolidated results there"),
     ],
 )
 def test_bad_study_input(tmp_path, capsys, args, match):

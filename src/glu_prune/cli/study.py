@@ -1,15 +1,18 @@
 """glu-prune study [--plan default|quick|full|FILE] [--out DIR] [--results DIR] [--only JOB ...]
+                  [--restore-from DIR]
 
 The whole study, offline by default, on one model or several (a plan's parts): architecture
 tables, selection-method comparison, capability sweep over the pruning levels, performance
 profile, figures. One progress bar for the whole run. Resumable: run the same command again to
-continue after an interruption.
+continue after an interruption; on a machine that has the results but not the work dir, add
+--restore-from RESULTS to continue from them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from unittest.mock import patch
 
 from ..errors import UserError
@@ -41,6 +44,12 @@ def add_arguments(p) -> None:
         action="store_true",
         help="run nothing: consolidate what the work dir holds so far and draw the figures",
     )
+    p.add_argument(
+        "--restore-from",
+        metavar="DIR",
+        help="first write the evaluation and fidelity runs consolidated in this results dir back into "
+        "the work dir as checkpoints (a run dir lost with its machine), then continue from them",
+    )
     p.add_argument("--json", action="store_true", help="print the final status as JSON")
 
 
@@ -55,11 +64,20 @@ def run(args) -> int:
     # its default from the environment; the study's bar sets `disable` itself
     with patch.dict(os.environ, {"TQDM_DISABLE": "1"}):
         plan = load_plan(args.plan)  # every check before any work or any write
+        restore = _restorable(args.restore_from) if args.restore_from else None
         out = check_writable_dir(args.out)
         results = check_writable_dir(args.results) if args.results else None
         work = not args.report_only
         status = run_study(
-            plan, out, results, args.lanes, profile=not args.no_profile, log=_log, work=work, only=args.only
+            plan,
+            out,
+            results,
+            args.lanes,
+            profile=not args.no_profile,
+            log=_log,
+            work=work,
+            only=args.only,
+            restore_from=restore,
         )
     if args.json:
         print_json(status)
@@ -74,6 +92,13 @@ def run(args) -> int:
         + (f"; {damaged} damaged files were set aside and their work redone (see above)" if damaged else "")
     )
     return 0 if status["complete"] else 1
+
+
+def _restorable(path: str) -> Path:
+    found = Path(path)
+    if not found.is_dir() or not any(found.glob("*_complete.json")):
+        raise UserError(f"--restore-from {path}: no consolidated results there (no *_complete.json)")
+    return found
 
 
 def _log(message: str) -> None:

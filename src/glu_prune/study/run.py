@@ -37,6 +37,7 @@ from .jobs import (
 )
 from .plan import ModelPlan, StudyPlan, load_plan
 from .pool import run_pool
+from .restore import restore_part
 
 
 def run_study(
@@ -49,12 +50,14 @@ def run_study(
     progress: bool = True,
     work: bool = True,
     only: list[str] | None = None,
+    restore_from: str | Path | None = None,
 ) -> dict:
     """Run every phase of every part of the plan; return a status dict (also written to
     <out>/status.json). Results go to `results` (default: out). work=False runs nothing: it
     consolidates what the run dir holds so far and draws the figures (a running study's peek).
     `only` (shell patterns of job names, "profile" among them) runs those jobs alone, in the
-    patterns' order; the results files still hold every planned run the run dir has."""
+    patterns' order; the results files still hold every planned run the run dir has. `restore_from`
+    (a results dir) first writes the runs consolidated there back into the run dir (restore.py)."""
     plan = load_plan(plan) if isinstance(plan, str) else plan
     if lanes is not None and lanes < 1:
         raise UserError(f"lanes must be at least 1, got {lanes}")
@@ -78,6 +81,8 @@ def run_study(
         console.say("[1/5] architecture tables (config only)")
         _architecture(plan, results)
         for part in plan.parts:
+            if restore_from is not None:
+                _restore(part, Path(restore_from), out / part.name, console)
             part_run = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
             status["parts"][part.name] = part_run.run(profile, work, only)
         console.say("[5/5] figures")
@@ -103,6 +108,17 @@ def _check_patterns(plan: StudyPlan, patterns: list[str]) -> None:
     for pattern in patterns:
         if not any(fnmatchcase(n, pattern) for n in names):
             raise UserError(f"--only {pattern!r} matches no job of this plan; its jobs: {', '.join(names)}")
+
+
+def _restore(part: ModelPlan, results: Path, work: Path, console: Console) -> None:
+    found = restore_part(part, results, work)
+    console.say(
+        f"  {part.name}: {found['restored']} checkpoints restored from {results}, "
+        f"{found['present']} already in the run dir"
+        + (f", {len(found['skipped'])} not restored:" if found["skipped"] else "")
+    )
+    for why in found["skipped"]:
+        console.say(f"    {why}")
 
 
 def _architecture(plan: StudyPlan, results: Path) -> None:
