@@ -4,7 +4,7 @@ tidy rows (one per model x method x level x divisor x task x subtask x metric x 
 from __future__ import annotations
 
 from ..models import PRUNING_JSON
-from ..prune import TABLE_COLUMNS, table_columns
+from ..prune import METRIC_COLUMNS, TABLE_COLUMNS, table_columns
 from ..store import NUMBER, identity_key, shape_problem
 from .backend import run_info
 from .harness import as_float
@@ -24,15 +24,7 @@ LM_EVAL_KEYS = (
 
 CSV_COLUMNS = (
     *TABLE_COLUMNS,
-    "task",
-    "subtask",
-    "metric",
-    "filter",
-    "value",
-    "stderr",
-    "stderr_source",
-    "higher_is_better",
-    "n_samples",
+    *METRIC_COLUMNS,
     "num_fewshot",
     "limit",
     "limit_per_subtask",

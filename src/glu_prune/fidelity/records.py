@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..prune import TABLE_COLUMNS, table_columns
+from ..prune import METRIC_COLUMNS, TABLE_COLUMNS, table_columns
 from ..store import NUMBER, identity_key, shape_problem
 
 TASK = "fidelity"  # the tidy table's task name of these rows
@@ -29,15 +29,7 @@ HIGHER_IS_BETTER = {
 SUMS = ("tokens", "kl", "agree", "nll_unpruned", "nll_pruned")
 FIDELITY_COLUMNS = (
     *TABLE_COLUMNS,
-    "task",
-    "subtask",
-    "metric",
-    "filter",
-    "value",
-    "stderr",
-    "stderr_source",
-    "higher_is_better",
-    "n_samples",
+    *METRIC_COLUMNS,
     "text",
     "window",
     "dtype",

@@ -8,7 +8,7 @@ from .core import check_prunable, prune
 from .export import save_pruned
 from .load import load_pruned
 from .methods import METHODS, Method
-from .record import TABLE_COLUMNS, PruningRecord, table_columns
+from .record import METRIC_COLUMNS, TABLE_COLUMNS, PruningRecord, table_columns
 from .widths import DIVISORS, kept_width, pct_for_expansion_ratio
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Method",
     "PruneConfig",
     "PruningRecord",
+    "METRIC_COLUMNS",
     "TABLE_COLUMNS",
     "architecture_table",
     "calibration_batches",

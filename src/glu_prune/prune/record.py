@@ -111,6 +111,20 @@ TABLE_COLUMNS = (
 )
 
 
+# The measured number's columns that follow them in those tables: which number, and how sure.
+METRIC_COLUMNS = (
+    "task",
+    "subtask",
+    "metric",
+    "filter",
+    "value",
+    "stderr",
+    "stderr_source",
+    "higher_is_better",
+    "n_samples",
+)
+
+
 def table_columns(model: str, pruning: dict) -> dict:
     """TABLE_COLUMNS of one result from its model name and pruning record (a dict)."""
     return {
