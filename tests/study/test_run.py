@@ -126,6 +126,20 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     again = pd.read_csv(results / f"{EMBEDDED}_offline_results.csv")
     assert again.sort_values(key)["value"].tolist() == sweep.sort_values(key)["value"].tolist()
 
+    # a new machine with the results but not the run dir: --restore-from brings the runs back
+    fresh, again_results = tmp_path / "fresh", tmp_path / "again"
+    args = ["study", "--plan", str(plan), "--out", str(fresh), "--results", str(again_results)]
+    assert main([*args, "--restore-from", str(results), "--report-only"]) == 0
+    runs = {
+        r["checkpoint"]
+        for view in ("offline", "method_comparison", "fidelity")
+        for r in json.loads((results / f"{EMBEDDED}_{view}_complete.json").read_text())["runs"]
+    }
+    said = f"{EMBEDDED}: {len(runs)} checkpoints restored from {results}, 0 already in the run dir"
+    assert said in capsys.readouterr().err
+    restored = pd.read_csv(again_results / f"{EMBEDDED}_offline_results.csv")
+    assert restored.sort_values(key)["value"].tolist() == sweep.sort_values(key)["value"].tolist()
+
     # --only runs the jobs it names and counts only them; the profile only when named
     args = ["study", "--plan", str(plan), "--out", str(out), "--results", str(results), "--json"]
     assert main([*args, "--only", "sweep-maw-*"]) == 0
