@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from glu_prune.models.precision import auto_dtype
 from glu_prune.study import EXPERIMENT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +200,8 @@ def test_graphics_notebooks(study_runs, tmp_path, name):
     assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     if "Carbon" in name:
         (png,) = pngs
-        assert png.startswith(f"performance_{MODEL}_float32_") and png.endswith("_maw.png")
+        dtype = auto_dtype("cpu")[0]  # the notebook profiles in the dtype auto picks on this CPU
+        assert png.startswith(f"performance_{MODEL}_{dtype}_") and png.endswith("_maw.png")
     else:
         assert f"capability_vs_expansion_{MODEL}_offline.png" in pngs
         fidelity = f"fidelity_vs_expansion_{MODEL}_wikipedia_ppl.png"  # the 02 notebook's fidelity cell
