@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from glu_prune.fidelity import fidelity_identity, load_text
 from glu_prune.store import identity_key
 from glu_prune.study.jobs import (
     comparison_pairs,
     evaluation_jobs,
     fidelity_configs,
+    planned_fidelity_keys,
     planned_keys,
     prepare_best,
     select_jobs,
@@ -103,9 +103,7 @@ def test_the_committed_study_is_the_full_plans_on_this_machine():
             stale = [r["checkpoint"] for r in complete["runs"] if identity_key(r["identity"]) not in planned]
             assert complete["runs"] and not stale, (view, stale[:3])
         best = complete["settings"]["chosen_data_method"]
-        text, settings = load_text(None), part.fidelity.settings()
-        identities = [fidelity_identity(part.spec(), c, text, settings) for c in fidelity_configs(part, best)]
-        planned = set(map(identity_key, identities))
+        planned = planned_fidelity_keys(part, best)
         complete = json.loads((results / f"{part.name}_fidelity_complete.json").read_text())
         stale = [r["checkpoint"] for r in complete["runs"] if identity_key(r["identity"]) not in planned]
         assert complete["runs"] and not stale, ("fidelity", stale[:3])

@@ -65,7 +65,7 @@ def run_fidelity(
     todo = []
     for cfg in configs:
         identity = fidelity_identity(spec, cfg, text, settings)
-        record = store.load(identity, f"fidelity-{cfg.label}")
+        record = store.load(identity, checkpoint_label(cfg))
         if record is None:
             todo.append((cfg, identity))
         else:
@@ -75,6 +75,11 @@ def run_fidelity(
         _measure(spec, todo, text, store, settings, status, progress)
     status.damaged = [str(p) for p in store.damaged]
     return status
+
+
+def checkpoint_label(cfg: PruneConfig) -> str:
+    """The name its fidelity checkpoint's file starts with (restore.py names it the same way)."""
+    return f"fidelity-{cfg.label}"
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -109,7 +114,7 @@ def _measure(spec, todo, text: Text, store, settings: FidelitySettings, status, 
             bar and bar.close()
         except Exception as exc:  # recorded, reported, retried by the next run
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            store.save(identity, None, f"fidelity-{cfg.label}", status="failed", error=error)
+            store.save(identity, None, checkpoint_label(cfg), status="failed", error=error)
             status.failed.append({"config": cfg.label, "error": error})
             continue
         finally:
@@ -117,6 +122,6 @@ def _measure(spec, todo, text: Text, store, settings: FidelitySettings, status, 
             gc.collect()
         timing = {"seconds": time.time() - started, "started_at": started}
         result = fidelity_record(identity, pruning, text, measured, windows, start, settings, timing, prov)
-        store.save(identity, result, f"fidelity-{cfg.label}")
+        store.save(identity, result, checkpoint_label(cfg))
         status.records.append(result)
         status.done.append({"config": cfg.label, "reused": False})

@@ -77,6 +77,11 @@ class PruneConfig:
             + (f"-s{self.seed}" if METHODS[self.method].uses_seed else "")
         )
 
+    @classmethod
+    def from_settings(cls, settings: dict) -> PruneConfig:
+        """The config whose settings() these are (a checkpoint identity's "prune")."""
+        return cls(**{k: v for k, v in settings.items() if k != "method_version"})
+
     def settings(self) -> dict:
         """The settings that change the pruned weights (part of every checkpoint identity)."""
         out = asdict(self)

@@ -176,12 +176,16 @@ def fidelity_configs(part: ModelPlan, best: str | None) -> list[PruneConfig]:
     return [*_fixed_configs(part), *best_configs]
 
 
-def consolidate_fidelity_view(part: ModelPlan, run_dir: Path, best: str | None, paths) -> tuple:
-    """(table, complete, missing) of the planned fidelity runs, written to `paths` (csv, json)."""
+def planned_fidelity_keys(part: ModelPlan, best: str | None) -> set[str]:
     text, settings = load_text(None), part.fidelity.settings()
-    keys = {
+    return {
         identity_key(fidelity_identity(part.spec(), c, text, settings)) for c in fidelity_configs(part, best)
     }
+
+
+def consolidate_fidelity_view(part: ModelPlan, run_dir: Path, best: str | None, paths) -> tuple:
+    """(table, complete, missing) of the planned fidelity runs, written to `paths` (csv, json)."""
+    keys = planned_fidelity_keys(part, best)
     table, complete = consolidate_fidelity(
         fidelity_dir(run_dir), *paths, select=lambda i: identity_key(i) in keys
     )

@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..evaluate.documents import SUFFIX, documents_problem
 from ..evaluate.records import checkpoint_problem as evaluation_problem
 from ..fidelity.records import checkpoint_problem as fidelity_problem
+from ..fidelity.runner import checkpoint_label
 from ..prune import PruneConfig
 from ..store import CheckpointStore, atomic_write_bytes, atomic_write_json, record_problem
 from .plan import ModelPlan
@@ -45,8 +46,7 @@ def restore_part(part: ModelPlan, results: Path, work: Path) -> dict:
     complete = results / f"{part.name}_fidelity_complete.json"
     for run in _read(complete, out)[0]:
         try:
-            prune = {k: v for k, v in run["identity"]["prune"].items() if k != "method_version"}
-            label = f"fidelity-{PruneConfig(**prune).label}"
+            label = checkpoint_label(PruneConfig.from_settings(run["identity"]["prune"]))
         except (KeyError, TypeError, AttributeError, UserError) as exc:
             out["skipped"].append(f"{complete.name}: {run.get('checkpoint')}: no pruning settings ({exc})")
             continue
