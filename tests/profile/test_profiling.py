@@ -384,6 +384,51 @@ def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
     assert [n for n, t in saved.items() if (ckpts / n).stat().st_mtime_ns != t] == [path.name]
 
 
+def test_prompt_tokenizer_stands_in_from_tokenizer_files_alone(tiny_dir, tmp_path, embedded_dir):
+    """A folder with only the embedded model's tokenizer files (a GPU machine without its weights)
+    tokenizes a shape-only model's prompts exactly as the default stand-in; the setting is part of
+    the identity, and a real model keeps its own tokenizer."""
+    import shutil
+
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling, workloads
+
+    files = tmp_path / "smollm2-tokenizer"
+    files.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(embedded_dir / name, files / name)
+    own = workloads.prompt_tokenizer("llama-3.2-1b", None, True, 128256)
+    folder = workloads.prompt_tokenizer("llama-3.2-1b", None, True, 128256, str(files))
+    assert folder.label.startswith("smollm2-tokenizer (stand-in: llama-3.2-1b has no tokenizer offline")
+    assert own.label.startswith("smollm2-135m-instruct (stand-in")  # the committed profiles' label
+    prompts = workloads.sample_prompts("hellaswag", 3)
+    assert workloads.encode(prompts, folder) == workloads.encode(prompts, own)
+    with pytest.raises(UserError, match="does not load"):
+        workloads.load_stand_in(str(tmp_path))  # a folder without tokenizer files
+    cfg = ProfileConfig(
+        levels=(0,),
+        workloads=("hellaswag",),
+        batch_sizes=(1,),
+        batches=1,
+        new_tokens=2,
+        repeats=1,
+        warmup=0,
+        energy="none",
+    )
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    default = run_carbon_profiling(spec, cfg, tmp_path / "out")
+    stand_in = dataclasses.replace(cfg, prompt_tokenizer=str(files))
+    named = run_carbon_profiling(spec, stand_in, tmp_path / "out")
+    assert named[0]["tokenizer"].startswith("smollm2-tokenizer (stand-in")
+    assert named[0]["prompt_tokens"] == default[0]["prompt_tokens"]
+    ckpts = (tmp_path / "out" / "checkpoints").glob("*.json")
+    identities = [json.loads(p.read_text())["identity"] for p in ckpts]
+    assert sorted(i.get("prompt_tokenizer", "") for i in identities) == ["", str(files)]
+    real = ModelSpec(str(embedded_dir))
+    with pytest.raises(UserError, match="--prompt-tokenizer is for shape-only models"):
+        run_carbon_profiling(real, stand_in, tmp_path / "o2")
+
+
 def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
     from glu_prune.models import ModelSpec
     from glu_prune.profile import ProfileConfig, run_carbon_profiling

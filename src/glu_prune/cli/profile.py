@@ -78,6 +78,11 @@ def add_arguments(p) -> None:
         "--order", choices=ORDERS, default="auto", help="interleaved (all levels in memory) or shuffled"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; recorded either way)")
+    p.add_argument(
+        "--prompt-tokenizer",
+        help="shape-only models: tokenizer for the prompts (registry name, hub id or folder of tokenizer "
+        "files; default: the embedded model's)",
+    )
     p.add_argument("--out", required=True, help="checkpoints and results; finished measurements are reused")
     p.add_argument("--results-dir", help="write the consolidated CSV/JSON here instead of --out")
     p.add_argument("--json", action="store_true", help="print only the records, as a JSON list")
@@ -104,6 +109,7 @@ def run(args) -> int:
         country=args.country,
         order=args.order,
         threads=args.threads,
+        prompt_tokenizer=args.prompt_tokenizer,
     )
     spec = model_spec(args)
     out = check_writable_dir(args.out)

@@ -34,6 +34,7 @@ class ProfileConfig:
     country: str = "USA"  # grid intensity for codecarbon's emissions (energy does not depend on it)
     order: str = "auto"
     threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
+    prompt_tokenizer: str | None = None  # shape-only models: tokenizes their prompts (None: the embedded one)
     # filled in: prompts drawn per workload; no identity, since a batch size's prompts are a prefix
     # of the same seeded order whatever it is (workloads.sample_prompts)
     max_prompts: int = field(default=0, compare=False)

@@ -172,7 +172,7 @@ def _measure_one(run: ProfileRun, held: Loaded, prompts: dict, m: Measurement, i
 
 def _prepare_prompts(spec, tokenizer, vocab_size: int, config: ProfileConfig) -> dict:
     """Token batches per (workload, batch size): the first batch_size x batches seeded prompts."""
-    pt = prompt_tokenizer(spec.model, tokenizer, spec.random_weights, vocab_size)
+    pt = prompt_tokenizer(spec.model, tokenizer, spec.random_weights, vocab_size, config.prompt_tokenizer)
     pad = pad_id(pt.tokenizer)
     batches, ids = {}, {}
     for workload in config.workloads:

@@ -85,6 +85,8 @@ def _check(spec: ModelSpec, config: ProfileConfig):
             "it has pruning.json): profile it with --levels 0, or the original model with --levels"
         )
     model_config = check_model(spec, tokenizer=True)  # its files, weights, tokenizer: before any run log
+    if config.prompt_tokenizer is not None and not spec.random_weights:
+        raise UserError("--prompt-tokenizer is for shape-only models (--random-weights), which have none")
     for level in config.levels:  # every width is checked before anything loads
         if level:
             config.prune_config(level).target_width(model_config)
@@ -109,6 +111,8 @@ def _identity_base(spec, config, name, device, order_mode, meter, saved) -> dict
         "threads": config.threads or torch.get_num_threads(),
         "series": series,
         **({"pruned_dir": {k: v for k, v in saved.items() if k != "source_dir"}} if saved else {}),
+        # named only when set, so the default stand-in's checkpoints keep their identity
+        **({"prompt_tokenizer": config.prompt_tokenizer} if config.prompt_tokenizer else {}),
         "new_tokens": config.new_tokens,
         "batches": config.batches,
         "repeats": config.repeats,

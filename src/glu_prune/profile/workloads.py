@@ -6,9 +6,11 @@ locations; HellaSwag through the evaluation task's loader, for its text clean-up
 fails to load is an error: a profile never runs on made-up prompts.
 
 Instruct models get their prompts through the chat template (and the record says so). Shape-only
-models (`--random-weights`) have no tokenizer offline; their prompts are tokenized with the
-embedded model's tokenizer as a recorded stand-in: its ids are valid in the larger Llama vocab
-and only the sequence lengths matter for timing.
+models (`--random-weights`) have no tokenizer offline; their prompts are tokenized with a recorded
+stand-in, the embedded model's tokenizer unless `--prompt-tokenizer` names another (a registry name,
+hub id or a folder of tokenizer files: the real Llama tokenizer in Colab, or the embedded one's files
+alone on a machine without its weights). Its ids must fit the model's vocab; only the sequence
+lengths matter for timing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import UserError
 from ..models import canonical_name, is_instruct, load_tokenizer
@@ -149,15 +152,17 @@ class PromptTokenizer:
     chat_template: bool
 
 
-def prompt_tokenizer(model_name: str, tokenizer, random_weights: bool, vocab_size: int) -> PromptTokenizer:
-    """The model's own tokenizer, or for a shape-only model without one the embedded model's."""
+def prompt_tokenizer(
+    model_name: str, tokenizer, random_weights: bool, vocab_size: int, stand_in: str | None = None
+) -> PromptTokenizer:
+    """The model's own tokenizer, or for a shape-only model the stand-in (default: the embedded model's)."""
     name = canonical_name(model_name)
     label = name
-    if tokenizer is None:
+    if tokenizer is None or stand_in is not None:
         if not random_weights:
             raise UserError(f"{name}: no tokenizer, so its prompts cannot be tokenized")
-        tokenizer = load_tokenizer("default")
-        label = f"smollm2-135m-instruct (stand-in: {name} has no tokenizer offline; shape-only timing)"
+        tokenizer, source = load_stand_in(stand_in)
+        label = f"{source} (stand-in: {name} has no tokenizer offline; shape-only timing)"
     if len(tokenizer) > vocab_size:
         raise UserError(
             f"{label}: tokenizer has {len(tokenizer)} ids, more than the model's vocab of {vocab_size}"
@@ -166,6 +171,16 @@ def prompt_tokenizer(model_name: str, tokenizer, random_weights: bool, vocab_siz
     if chat and not getattr(tokenizer, "chat_template", None):
         raise UserError(f"{name} is an instruct model but its tokenizer has no chat template")
     return PromptTokenizer(tokenizer, label, chat)
+
+
+def load_stand_in(source: str | None) -> tuple[object, str]:
+    """(tokenizer, its name) for a shape-only model's prompts: a folder's files, or a model's."""
+    if source is None:
+        return load_tokenizer("default"), "smollm2-135m-instruct"
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return load_tokenizer(path.name, source=str(path)), path.name
+    return load_tokenizer(source), canonical_name(source)
 
 
 def encode(prompts: list[Prompt], pt: PromptTokenizer) -> list[list[int]]:
