@@ -10,11 +10,10 @@ import pytest
 
 from glu_prune.errors import UserError
 from glu_prune.evaluate import consolidate, ifeval_kinds
-from glu_prune.evaluate.documents import write_documents
+from glu_prune.evaluate.documents import document_hash, write_documents
 from glu_prune.evaluate.ifeval_kinds import (
     KIND_OF,
     KINDS,
-    document_hash,
     instruction_kinds,
     kind_of,
 )

@@ -1,7 +1,8 @@
 """Evaluation: suites as data, checkpointed lm-eval runs with their per-document values, tidy
-records, paired statistics against the unpruned model (IFEval also by kind of instruction),
-consolidation, and the selection-method comparison."""
+records, paired statistics against the unpruned model (IFEval also by kind of instruction), answer
+bias on two-choice tasks, consolidation, and the selection-method comparison."""
 
+from .answer_bias import answer_bias
 from .backend import BACKENDS, NAME, STOCK, backend_class, run_info
 from .comparison import compare_methods, comparison_configs, comparison_table
 from .consolidate import consolidate_results
@@ -16,6 +17,7 @@ from .settings import EvalSettings, EvalStatus
 from .suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, SUITES, TaskSpec, named_tasks, suite_tasks
 
 __all__ = [
+    "answer_bias",
     "BACKENDS",
     "BENCHMARKS_BASE",
     "BENCHMARKS_INSTRUCT",

@@ -23,6 +23,7 @@ from ..store import (
     damaged_files,
     identity_key,
 )
+from .answer_bias import answer_bias_table
 from .contrasts import REFERENCE, method_contrasts
 from .documents import documents_problem
 from .ifeval_kinds import kinds_table
@@ -41,8 +42,9 @@ def consolidate_results(
 ):
     """Merge the checkpoints of one or more run dirs into a tidy CSV, a complete JSON, and a folder of
     per-document files (`results.csv` -> `documents/`, `X_results.csv` -> `X_documents/`, one
-    `<checkpoint>.jsonl.gz` per task run; none when the CSV goes to os.devnull), and for IFEval runs
-    their instructions by kind (`X_ifeval_kinds.csv`, ifeval_kinds.py).
+    `<checkpoint>.jsonl.gz` per task run; none when the CSV goes to os.devnull), for IFEval runs
+    their instructions by kind (`X_ifeval_kinds.csv`, ifeval_kinds.py), and for two-choice tasks
+    each answer's share and the balanced accuracy (`X_answer_bias.csv`, answer_bias.py).
 
     Every pruned row gets the paired columns against the unpruned run of the same settings
     (pairing.py); rows that cannot be paired are listed under paired.unpaired in the JSON.
@@ -125,9 +127,10 @@ def documents_folder(csv_path: Path) -> Path:
 
 def _derived(runs: list[dict], sources: dict, paired: PairedSettings, csv_path: Path) -> dict:
     """The tables derived from the per-document values, written beside the CSV where they have rows
-    (methods against MAW: contrasts.py; IFEval by kind of instruction: ifeval_kinds.py), and what
-    the complete JSON says of each. An IFEval data set that cannot be read leaves its table out,
-    with the reason, and the consolidation whole."""
+    (methods against MAW: contrasts.py; IFEval by kind of instruction: ifeval_kinds.py; answer
+    bias on two-choice tasks: answer_bias.py), and what the complete JSON says of each. A data set
+    that cannot be read (the golds or instructions of hub runs offline) leaves its table out, with
+    the reason, and the consolidation whole."""
 
     def documents_of(run):
         return sources.get(run["checkpoint"])
@@ -135,12 +138,17 @@ def _derived(runs: list[dict], sources: dict, paired: PairedSettings, csv_path: 
     contrasts, left_out = method_contrasts(runs, documents_of, settings=paired)
     why = [dict(zip(("checkpoint", "task", "metric", "reason"), r, strict=True)) for r in left_out]
     out = {"contrasts": {"reference": REFERENCE, "left_out": why}}
-    try:
-        kinds, out["ifeval_kinds"] = kinds_table(runs, documents_of, settings=paired), {}
-    except UserError as exc:
-        kinds, out["ifeval_kinds"] = None, {"error": str(exc)}
-        warnings.warn(f"no IFEval kinds table: {exc}", stacklevel=3)
-    for name, table in (("contrasts", contrasts), ("ifeval_kinds", kinds)):
+    tables = {"contrasts": contrasts}
+    for name, make, what in (
+        ("ifeval_kinds", lambda: kinds_table(runs, documents_of, settings=paired), "IFEval kinds"),
+        ("answer_bias", lambda: answer_bias_table(runs, documents_of), "answer bias"),
+    ):
+        try:
+            tables[name], out[name] = make(), {}
+        except UserError as exc:
+            tables[name], out[name] = None, {"error": str(exc)}
+            warnings.warn(f"no {what} table: {exc}", stacklevel=3)
+    for name, table in tables.items():
         path = beside(csv_path, name)
         if table is None or table.empty:
             path.unlink(missing_ok=True)

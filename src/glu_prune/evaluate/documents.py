@@ -42,6 +42,15 @@ def plain(value):
     return to_jsonable(value)
 
 
+def document_hash(doc: dict) -> str:
+    """lm-eval's hash of a document (as its evaluator logs it), cut to the stored digits: matches a
+    row to the document in the task's data."""
+    from lm_eval.utils import handle_non_serializable, hash_string
+
+    text = json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False)
+    return hash_string(text)[:HASH_DIGITS]
+
+
 def document_rows(samples: dict) -> list[dict]:
     """lm-eval's logged samples ({task: [sample, ...]}) as the documented rows."""
     rows = [

@@ -14,15 +14,12 @@ the IFEval data (by default the offline copy the runs read), so a row is never m
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ..errors import UserError
 from ..prune.record import TABLE_COLUMNS, table_columns
 from ..tasks.sources import ifeval
-from .documents import HASH_DIGITS
+from .documents import document_hash
 from .paired import DEFAULT_PAIRED, PairedSettings, adjust_within_families, paired_statistics
-from .pairing import document_loader, is_unpruned, pair_key, same_row
+from .pairing import complete_runs, document_loader, is_unpruned, pair_key, same_row
 
 TASK = "ifeval"
 METRICS = ("inst_level_strict_acc", "inst_level_loose_acc")
@@ -96,14 +93,6 @@ def kind_of(instruction_id: str) -> str:
     if instruction_id not in KIND_OF:
         raise UserError(f"IFEval instruction {instruction_id!r} has no kind in evaluate.ifeval_kinds.KINDS")
     return KIND_OF[instruction_id]
-
-
-def document_hash(doc: dict) -> str:
-    """lm-eval's hash of a document (as its evaluator logs it), cut to the stored digits."""
-    from lm_eval.utils import handle_non_serializable, hash_string
-
-    text = json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False)
-    return hash_string(text)[:HASH_DIGITS]
 
 
 def instruction_ids(source: str = "offline", docs=None) -> dict[str, list[str]]:
@@ -219,12 +208,4 @@ def kinds_table(runs: list[dict], documents_of, docs=None, settings: PairedSetti
 
 def instruction_kinds(complete_json, docs=None, settings: PairedSettings = DEFAULT_PAIRED):
     """kinds_table of the runs of a consolidated complete JSON (its `*_documents/` beside it)."""
-    complete_json = Path(complete_json)
-    complete = json.loads(complete_json.read_text(encoding="utf-8"))
-    files = (complete.get("documents") or {}).get("files") or {}
-
-    def documents_of(run):
-        name = files.get(run["checkpoint"])
-        return None if name is None else complete_json.parent / name
-
-    return kinds_table(complete.get("runs", []), documents_of, docs, settings)
+    return kinds_table(*complete_runs(complete_json), docs, settings)

@@ -158,6 +158,21 @@ def document_loader(documents_of: Callable[[dict], Path | None]) -> Callable[[di
     return docs
 
 
+def complete_runs(complete_json) -> tuple[list[dict], Callable[[dict], Path | None]]:
+    """(runs, run -> its per-document file) of a consolidated complete JSON, `*_documents/` beside it."""
+    import json
+
+    complete_json = Path(complete_json)
+    complete = json.loads(complete_json.read_text(encoding="utf-8"))
+    files = (complete.get("documents") or {}).get("files") or {}
+
+    def documents_of(run):
+        name = files.get(run["checkpoint"])
+        return None if name is None else complete_json.parent / name
+
+    return complete.get("runs", []), documents_of
+
+
 def paired_columns(
     runs: list[dict],
     documents_of: Callable[[dict], Path | None],

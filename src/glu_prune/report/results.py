@@ -17,6 +17,7 @@ EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "st
 PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", "tpot_ms"}
 CONTRAST_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "reference_method", "delta"}
 KINDS_COLUMNS = {"model", "method", "pruning_pct", "metric", "kind", "instructions", "followed", "value"}
+BIAS_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "answer_share_1", "balanced_accuracy"}
 # cells every row of a whole table has (a value or stderr may be missing; these never are)
 EVAL_KEYS = ("model", "method", "pruning_pct", "task", "metric")
 PROFILE_ROW_KEYS = ("model", "pruning_pct", "workload", "batch_size")
@@ -31,6 +32,7 @@ class ResultSet:
     fidelity: object = None  # the rows of fidelity_results.csv files (task "fidelity"), apart
     ifeval_kinds: object = None  # the rows of *ifeval_kinds.csv files (evaluate/ifeval_kinds.py)
     contrasts: object = None  # the rows of *contrasts.csv files (evaluate/contrasts.py)
+    answer_bias: object = None  # the rows of *answer_bias.csv files (evaluate/answer_bias.py)
     sources: dict = field(
         default_factory=dict
     )  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
@@ -129,8 +131,15 @@ def load_results(*paths) -> ResultSet:
                 if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
             )
         )
-    evals, profiles, kinds, contrasts = [], [], [], []
-    sources = {"evaluation": [], "profiles": [], "ifeval_kinds": [], "contrasts": [], "ignored": []}
+    evals, profiles, kinds, contrasts, bias = [], [], [], [], []
+    sources = {
+        "evaluation": [],
+        "profiles": [],
+        "ifeval_kinds": [],
+        "contrasts": [],
+        "answer_bias": [],
+        "ignored": [],
+    }
     for csv in csvs:
         try:
             columns = set(pd.read_csv(csv, nrows=0).columns)
@@ -149,6 +158,9 @@ def load_results(*paths) -> ResultSet:
         elif CONTRAST_COLUMNS <= columns:
             contrasts.append(read_table(csv, ("model", "method", "pruning_pct", "task", "metric")))
             sources["contrasts"].append(str(csv))
+        elif BIAS_COLUMNS <= columns:
+            bias.append(read_table(csv, ("model", "method", "pruning_pct", "task", "metric")))
+            sources["answer_bias"].append(str(csv))
         else:
             sources["ignored"].append(f"{csv} (neither an evaluation nor a profile table)")
     evaluation = pd.concat(evals, ignore_index=True) if evals else pd.DataFrame()
@@ -163,8 +175,11 @@ def load_results(*paths) -> ResultSet:
     # views of one study share runs (a sweep reuses the comparison's): each row once
     kinds = _once(kinds, ["checkpoint", "metric", "filter", "kind"])
     contrasts = _once(contrasts, ["checkpoint", "reference_checkpoint", "task", "metric", "filter"])
+    bias = _once(bias, ["checkpoint", "metric", "filter"])
     fidelity = fidelity.reset_index(drop=True)
-    return ResultSet(evaluation, prof, fidelity, ifeval_kinds=kinds, contrasts=contrasts, sources=sources)
+    return ResultSet(
+        evaluation, prof, fidelity, ifeval_kinds=kinds, contrasts=contrasts, answer_bias=bias, sources=sources
+    )
 
 
 def _once(tables: list, keys: list[str]):
