@@ -134,3 +134,19 @@ def test_the_committed_boolq_runs_answer_no_better_than_a_constant(model):
     boolq = table[table["task"] == "boolq"]
     assert len(boolq) >= 5 and boolq["balanced_accuracy"].between(0.475, 0.525).all()
     assert (boolq["balanced_ci_high"] < 0.55).all()
+
+
+def test_the_figure_is_drawn_from_the_table_file(tmp_path):
+    from glu_prune.report.fig_answer_bias import answer_bias_figure
+    from glu_prune.report.figures import draw_figures
+
+    table = answer_bias(STUDY / "gemma-3-270m_offline_complete.json")
+    table.to_csv(tmp_path / "gemma-3-270m_offline_answer_bias.csv", index=False)
+    report = draw_figures(tmp_path)
+    assert [p.name for p in report.written] == ["answer_bias_gemma-3-270m_offline.png"]
+    manifest = json.loads((tmp_path / "figures" / "figures.json").read_text())
+    assert manifest["inputs"]["answer_bias"] and not manifest["inputs"]["ignored"]
+    assert (
+        answer_bias_figure(table[table["metric"] == "acc_norm"].assign(task="boolq"), tmp_path / "x.png")
+        is None
+    )

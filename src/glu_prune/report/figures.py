@@ -5,7 +5,8 @@
 3. the selection-method comparison (methods side by side at equal levels), and each method against
    MAW on the same documents;
 4. fidelity to the unpruned model (KL, top-1 agreement) against expansion ratio;
-5. IFEval by kind of instruction (what a pruned model still "follows", and why);
+5. IFEval by kind of instruction (what a pruned model still "follows", and why), and the two-choice
+   tasks' balanced accuracy and answer shares (skill or answer bias);
 6. several models side by side against the expansion ratio (when the results hold two or more);
 7. the performance trade-off: TTFT, TPOT, throughput and J/token against expansion ratio,
    measured next to ideal, the energy source named.
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..store import atomic_write_json, slug
 from .analysis import normalise_to_baseline
+from .fig_answer_bias import answer_bias_figure
 from .fig_capability import capability_figure
 from .fig_contrasts import contrasts_figure
 from .fig_fidelity import fidelity_figure
@@ -60,7 +62,8 @@ def draw_figures(results, out_dir=None) -> FigureReport:
     fidelity = rs.fidelity if rs.fidelity is not None else pd.DataFrame()
     kinds = rs.ifeval_kinds if rs.ifeval_kinds is not None else pd.DataFrame()
     contrasts = rs.contrasts if rs.contrasts is not None else pd.DataFrame()
-    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts)):
+    bias = rs.answer_bias if rs.answer_bias is not None else pd.DataFrame()
+    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts, bias)):
         raise UserError(f"no evaluation, fidelity or profile results (tidy CSVs) found in {results}")
     report = FigureReport()
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
@@ -76,6 +79,7 @@ def draw_figures(results, out_dir=None) -> FigureReport:
             _fidelity_figures(fidelity, out, report)
         _per_model(contrasts, contrasts_figure, "method_contrasts", out, report)
         _per_model(kinds, ifeval_kinds_figure, "ifeval_kinds", out, report)
+        _per_model(bias, answer_bias_figure, "answer_bias", out, report)
         _models_figures(rs.evaluation, fidelity, out, report)
         if rs.profiles.empty:
             report.notes.append("performance figure: no profile results (*_profile_results.csv) found")
@@ -169,7 +173,7 @@ def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
 
 
 def _per_model(table, draw, prefix: str, out: Path, report: FigureReport) -> None:
-    """One figure per model and data source of a derived table (contrasts, IFEval kinds)."""
+    """One figure per model and data source of a derived table (contrasts, IFEval kinds, answer bias)."""
     for (model, source), frame in table.groupby(["model", "data_source"]) if not table.empty else []:
         drawn = draw(frame, out / f"{prefix}_{slug(model)}_{source}.png")
         if drawn is None:
