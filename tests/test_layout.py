@@ -50,7 +50,8 @@ def imports(name: str, path: Path) -> list[tuple[str, bool]]:
 
 
 def stage(module: str) -> str:
-    return module.split(".")[1]
+    name = module.split(".")[1]
+    return "cli" if name == "__main__" else name  # `python -m glu_prune`: the command line
 
 
 def test_imports_point_down_the_data_path_at_module_level():

@@ -75,9 +75,7 @@ def run_record(tmp_path, task, docs, right, prune=None):
 
 
 def test_real_golds_give_each_runs_answers(tmp_path):
-    from lm_eval.tasks import get_task_dict
-
-    tasks = get_task_dict(["boolq", "winogrande"], task_manager(offline=True))
+    tasks = task_manager(offline=True).load(["boolq", "winogrande"])["tasks"]
     boolq, wino = (list(tasks[t].eval_docs)[:DOCS] for t in ("boolq", "winogrande"))
     gold, names = golds("boolq")
     assert names == ("no", "yes") and gold[document_hash(boolq[0])] == boolq[0]["label"]

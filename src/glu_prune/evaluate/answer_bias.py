@@ -18,6 +18,7 @@ import math
 
 from ..errors import UserError
 from ..prune.record import TABLE_COLUMNS, table_columns
+from ..tasks import task_manager
 from .documents import document_hash
 from .pairing import complete_runs, document_loader
 
@@ -49,12 +50,8 @@ COLUMNS = (
 def golds(task: str, source: str = "offline") -> tuple[dict[str, int], tuple[str, str]]:
     """({document hash: index of its gold choice}, the two choices' names) of lm-eval's `task` over
     the data a run of that source read: the offline copy, or lm-eval's hub task."""
-    from lm_eval.tasks import get_task_dict
-
-    from ..tasks import task_manager
-
     try:
-        t = get_task_dict([task], task_manager(offline=source == "offline"))[task]
+        t = task_manager(offline=source == "offline").load([task])["tasks"][task]
     except Exception as exc:  # no hub, no cache: say which data is missing
         raise UserError(f"{task} ({source} data) could not be loaded for its golds: {exc}") from None
     out, names = {}, set()

@@ -111,58 +111,39 @@ def _runs(complete: Path) -> list[dict]:
     return runs
 
 
+# derived tables: (name, the columns that tell it apart, its row keys, the keys of a row once)
+DERIVED = (
+    ("ifeval_kinds", KINDS_COLUMNS, ("model", "method", "pruning_pct", "metric", "kind"),
+     ["checkpoint", "metric", "filter", "kind"]),
+    ("contrasts", CONTRAST_COLUMNS, ("model", "method", "pruning_pct", "task", "metric"),
+     ["checkpoint", "reference_checkpoint", "task", "metric", "filter"]),
+    ("answer_bias", BIAS_COLUMNS, ("model", "method", "pruning_pct", "task", "metric"),
+     ["checkpoint", "metric", "filter"]),
+)  # fmt: skip
+
+
 def load_results(*paths) -> ResultSet:
     """Every tidy evaluation and profile CSV in the given files or directories (searched
-    recursively), told apart by their columns, duplicates (the same checkpoint consolidated twice)
-    dropped. Raises UserError for a path that does not exist, and for profile rows of one setting
-    that differ (`_one_row_per_profile`)."""
+    recursively), and the tables derived from them, told apart by their columns, duplicates (the
+    same checkpoint consolidated twice) dropped. Raises UserError for a path that does not exist,
+    and for profile rows of one setting that differ (`_one_row_per_profile`)."""
     import pandas as pd
 
-    csvs = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise UserError(f"{p} does not exist")
-        csvs += (
-            [p]
-            if p.is_file()
-            else sorted(
-                c
-                for c in p.rglob("*.csv")
-                if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
-            )
-        )
-    evals, profiles, kinds, contrasts, bias = [], [], [], [], []
-    sources = {
-        "evaluation": [],
-        "profiles": [],
-        "ifeval_kinds": [],
-        "contrasts": [],
-        "answer_bias": [],
-        "ignored": [],
-    }
-    for csv in csvs:
+    tables = {name: [] for name in ("evaluation", "profiles", *(d[0] for d in DERIVED))}
+    sources = {name: [] for name in tables} | {"ignored": []}
+    for csv in _csv_files(paths):
         try:
             columns = set(pd.read_csv(csv, nrows=0).columns)
         except (ValueError, OSError) as exc:
             sources["ignored"].append(f"{csv} (unreadable: {exc})")
             continue
-        if EVAL_COLUMNS <= columns:
-            evals.append(read_eval_csv(csv))
-            sources["evaluation"].append(str(csv))
-        elif PROFILE_COLUMNS <= columns:
-            profiles.append(read_table(csv, PROFILE_ROW_KEYS).assign(source_csv=str(csv)))
-            sources["profiles"].append(str(csv))
-        elif KINDS_COLUMNS <= columns:
-            kinds.append(read_table(csv, ("model", "method", "pruning_pct", "metric", "kind")))
-            sources["ifeval_kinds"].append(str(csv))
-        elif CONTRAST_COLUMNS <= columns:
-            contrasts.append(read_table(csv, ("model", "method", "pruning_pct", "task", "metric")))
-            sources["contrasts"].append(str(csv))
-        elif BIAS_COLUMNS <= columns:
-            bias.append(read_table(csv, ("model", "method", "pruning_pct", "task", "metric")))
-            sources["answer_bias"].append(str(csv))
-        else:
+        name, table = _read_kind(csv, columns)
+        if name is None:
             sources["ignored"].append(f"{csv} (neither an evaluation nor a profile table)")
+        else:
+            tables[name].append(table)
+            sources[name].append(str(csv))
+    evals, profiles = tables["evaluation"], tables["profiles"]
     evaluation = pd.concat(evals, ignore_index=True) if evals else pd.DataFrame()
     if not evaluation.empty and "checkpoint" in evaluation:
         evaluation = evaluation.drop_duplicates(["checkpoint", "subtask", "metric", "filter"])
@@ -173,13 +154,37 @@ def load_results(*paths) -> ResultSet:
     if not prof.empty:
         prof = _one_row_per_profile(prof)
     # views of one study share runs (a sweep reuses the comparison's): each row once
-    kinds = _once(kinds, ["checkpoint", "metric", "filter", "kind"])
-    contrasts = _once(contrasts, ["checkpoint", "reference_checkpoint", "task", "metric", "filter"])
-    bias = _once(bias, ["checkpoint", "metric", "filter"])
-    fidelity = fidelity.reset_index(drop=True)
-    return ResultSet(
-        evaluation, prof, fidelity, ifeval_kinds=kinds, contrasts=contrasts, answer_bias=bias, sources=sources
-    )
+    derived = {name: _once(tables[name], once) for name, _, _, once in DERIVED}
+    return ResultSet(evaluation, prof, fidelity.reset_index(drop=True), **derived, sources=sources)
+
+
+def _csv_files(paths) -> list[Path]:
+    out = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise UserError(f"{p} does not exist")
+        out += (
+            [p]
+            if p.is_file()
+            else sorted(
+                c
+                for c in p.rglob("*.csv")
+                if not {"figures", "checkpoints", "damaged"} & set(c.relative_to(p).parts[:-1])
+            )
+        )
+    return out
+
+
+def _read_kind(csv: Path, columns: set) -> tuple[str | None, object]:
+    """(which table the CSV is, its rows), by its columns; (None, None) for none of them."""
+    if EVAL_COLUMNS <= columns:
+        return "evaluation", read_eval_csv(csv)
+    if PROFILE_COLUMNS <= columns:
+        return "profiles", read_table(csv, PROFILE_ROW_KEYS).assign(source_csv=str(csv))
+    for name, needed, row_keys, _ in DERIVED:
+        if needed <= columns:
+            return name, read_table(csv, row_keys)
+    return None, None
 
 
 def _once(tables: list, keys: list[str]):
