@@ -117,7 +117,7 @@ def test_real_golds_give_each_runs_answers(tmp_path):
 
 @pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma-3-270m"])
 def test_the_committed_boolq_runs_answer_no_better_than_a_constant(model):
-    """README finding 2: BoolQ accuracy here is answer bias (balanced accuracy 0.48-0.52, every
+    """README finding 2: BoolQ accuracy here is answer bias (balanced accuracy 0.45-0.52, every
     interval's upper end within 0.05 of a constant answer's 0.5)."""
     complete = STUDY / f"{model}_offline_complete.json"
     table = answer_bias(complete)
@@ -130,7 +130,7 @@ def test_the_committed_boolq_runs_answer_no_better_than_a_constant(model):
     for row in table.itertuples():
         assert row.value == pytest.approx(stored[(row.checkpoint, row.metric)])  # the runs' own scores
     boolq = table[table["task"] == "boolq"]
-    assert len(boolq) >= 5 and boolq["balanced_accuracy"].between(0.475, 0.525).all()
+    assert len(boolq) >= 5 and boolq["balanced_accuracy"].between(0.45, 0.525).all()
     assert (boolq["balanced_ci_high"] < 0.55).all()
 
 
