@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from task_runs import complete_json, task_run
 
 from glu_prune.errors import UserError
 from glu_prune.evaluate import answer_bias
@@ -39,7 +40,6 @@ def test_a_constant_answer_has_balanced_accuracy_one_half():
 
 
 def run_record(tmp_path, task, docs, right, prune=None):
-    name = f"{task}-{prune or 0}"
     rows = [
         {
             "task": task,
@@ -51,27 +51,8 @@ def run_record(tmp_path, task, docs, right, prune=None):
         }
         for n, (d, r) in enumerate(zip(docs, right, strict=True))
     ]
-    folder = tmp_path / "X_documents"
-    folder.mkdir(exist_ok=True)
-    info = write_documents(folder / f"{name}.jsonl.gz", rows, {task: {}})
-    pct = float(prune or 0)
-    return {
-        "checkpoint": name,
-        "task": task,
-        "model": "m",
-        "data_source": "offline",
-        "identity": {"task": task, "prune": None if prune is None else {"pct": prune}},
-        "pruning": {
-            "method": "none" if prune is None else "maw",
-            "pruning_pct": pct,
-            "effective_pruning_pct": pct,
-            "intermediate_size": 100,
-            "expansion_ratio": 2.0,
-            "parameters_after": 1000,
-        },
-        "metrics": [{"subtask": task, "metric": "acc", "filter": "none", "value": sum(right) / len(right)}],
-        "documents": info,
-    }
+    metrics = [{"subtask": task, "metric": "acc", "filter": "none", "value": sum(right) / len(right)}]
+    return task_run(tmp_path / "X_documents", f"{task}-{prune or 0}", task, rows, prune, metrics)
 
 
 def test_real_golds_give_each_runs_answers(tmp_path):
@@ -88,9 +69,7 @@ def test_real_golds_give_each_runs_answers(tmp_path):
         run_record(tmp_path, "boolq", boolq, says_yes),
         run_record(tmp_path, "winogrande", wino, first, 40),
     ]
-    files = {r["checkpoint"]: f"X_documents/{r['checkpoint']}.jsonl.gz" for r in runs}
-    path = tmp_path / "X_complete.json"
-    path.write_text(json.dumps({"documents": {"files": files}, "runs": runs}))
+    path = complete_json(tmp_path, runs)
     table = answer_bias(path).set_index("task")
     assert table.loc["boolq", "answer_share_1"] == 1.0 and table.loc["boolq", "balanced_accuracy"] == 0.5
     assert table.loc["boolq", "value"] == pytest.approx(table.loc["boolq", "gold_share_1"])
@@ -110,7 +89,7 @@ def test_real_golds_give_each_runs_answers(tmp_path):
         ],
         {"boolq": {}},
     )
-    path.write_text(json.dumps({"documents": {"files": files}, "runs": runs}))
+    complete_json(tmp_path, runs)
     with pytest.raises(UserError, match="not in the task's offline data"):
         answer_bias(path)
 

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from task_runs import complete_json, task_run
 
 from glu_prune.errors import UserError
 from glu_prune.evaluate import consolidate, ifeval_kinds
-from glu_prune.evaluate.documents import document_hash, write_documents
+from glu_prune.evaluate.documents import document_hash
 from glu_prune.evaluate.ifeval_kinds import (
     KIND_OF,
     KINDS,
@@ -49,37 +50,9 @@ def run_record(tmp_path, docs, name, values, prune=None, stored=None):
         }
         for n, (d, v) in enumerate(zip(docs, values, strict=False))
     ]
-    folder = tmp_path / "X_documents"
-    folder.mkdir(exist_ok=True)
-    info = write_documents(folder / f"{name}.jsonl.gz", rows, {"ifeval": {}})
     score = sum(map(sum, values)) / sum(map(len, values)) if stored is None else stored
-    pct = 0.0 if prune is None else float(prune)
-    return {
-        "checkpoint": name,
-        "task": "ifeval",
-        "model": "m",
-        "data_source": "offline",
-        "identity": {"task": "ifeval", "prune": None if prune is None else {"pct": prune}},
-        "pruning": {
-            "method": "none" if prune is None else "maw",
-            "pruning_pct": pct,
-            "effective_pruning_pct": pct,
-            "intermediate_size": 100,
-            "expansion_ratio": 2.0,
-            "parameters_after": 1000,
-        },
-        "metrics": [
-            {"subtask": "ifeval", "metric": "inst_level_strict_acc", "filter": "none", "value": score}
-        ],
-        "documents": info,
-    }
-
-
-def complete_json(tmp_path, runs) -> Path:
-    path = tmp_path / "X_complete.json"
-    files = {r["checkpoint"]: f"X_documents/{r['checkpoint']}.jsonl.gz" for r in runs}
-    path.write_text(json.dumps({"documents": {"folder": "X_documents", "files": files}, "runs": runs}))
-    return path
+    metrics = [{"subtask": "ifeval", "metric": "inst_level_strict_acc", "filter": "none", "value": score}]
+    return task_run(tmp_path / "X_documents", name, "ifeval", rows, prune, metrics)
 
 
 def test_every_instruction_of_the_ifeval_data_has_one_kind(docs):
