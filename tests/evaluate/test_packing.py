@@ -67,8 +67,17 @@ def test_one_token_choices_of_an_over_long_context_share_its_row():
     requests = [(context, [letter]) for letter in (65, 66, 67, 68)]
     [row] = pack(requests, max_tokens=40, ratio=RATIO)
     assert row.tokens == context and sorted(t.tokens[0] for t in row.targets) == [65, 66, 67, 68]
-    # a choice that adds tokens to the over-long row starts a row of its own
-    assert len(pack([*requests, (context, [69, 70])], max_tokens=40, ratio=RATIO)) == 2
+    # multi-token answers join the over-long row while it grows by at most max_tokens // 8 (5)
+    longer = [(context, [69, 70]), (context, [71, 72, 73]), (context, [74, 75, 76, 77])]
+    [row] = pack([*requests, *longer[:2]], max_tokens=40, ratio=RATIO)
+    assert len(row) == 50 + 1 + 2 and len(row.targets) == 6
+    rows = pack([*requests, *longer], max_tokens=40, ratio=RATIO)
+    assert [len(r) for r in rows] == [53, 53] and sum(len(r.targets) for r in rows) == 7  # 56 > 55
+    # a row within its budget keeps it: no slack for a context that fits
+    short = list(range(1, 39))
+    assert (
+        len(pack([(short, [65, 66]), (short, [67, 68]), (short, [69, 70])], max_tokens=40, ratio=RATIO)) == 2
+    )
 
 
 def test_batches_bound_rows_and_padded_tokens():

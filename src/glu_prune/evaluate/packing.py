@@ -56,8 +56,10 @@ def _common_prefix(a: tuple, b: tuple) -> int:
 
 def pack(requests: list[tuple[list[int], list[int]]], max_tokens: int, ratio: float) -> list[Row]:
     """Rows for (context tokens, continuation tokens) pairs, which must fit untruncated; a row
-    holds at most `max_tokens` tokens unless one request alone is longer (then the requests that
-    add no token to it, the one-token choices of its context, still join it: 5-shot MMLU)."""
+    holds at most `max_tokens` tokens unless its first request alone is longer: then the other
+    choices of its context still join it while the row grows by at most `max_tokens` // 8 (the
+    one-token choices of 5-shot MMLU add nothing; a few multi-token answers add a few tokens),
+    instead of each computing the long context again."""
     distinct: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
     for i, (context, continuation) in enumerate(requests):
         if not context or not continuation:
@@ -65,14 +67,16 @@ def pack(requests: list[tuple[list[int], list[int]]], max_tokens: int, ratio: fl
         distinct.setdefault((tuple(context), tuple(continuation)), []).append(i)
     keyed = sorted(((c + k[:-1], c, k) for c, k in distinct), key=lambda x: (x[0], x[2]))
     rows: list[Row] = []
-    row, path, previous = Row(), [], ()
+    row, path, previous, limit = Row(), [], (), max_tokens
     for sequence, context, continuation in keyed:
         shared = _common_prefix(previous, sequence) if row.targets else 0
         extra = len(sequence) - shared
         join = _cost(len(row) + extra, ratio) - _cost(len(row), ratio) <= _cost(len(sequence), ratio)
-        if row.targets and (shared == 0 or not join or (extra > 0 and len(row) + extra > max_tokens)):
+        if row.targets and (shared == 0 or not join or (extra > 0 and len(row) + extra > limit)):
             rows.append(_finish(row))
             row, path, shared = Row(), [], 0
+        if not row.targets:  # a row's budget, set by its first request
+            limit = max_tokens if len(sequence) <= max_tokens else len(sequence) + max_tokens // 8
         path = path[:shared]
         for depth in range(shared, len(sequence)):
             row.tokens.append(sequence[depth])
