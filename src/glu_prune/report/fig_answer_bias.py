@@ -30,17 +30,20 @@ def answer_bias_figure(frame, path: Path) -> Path | None:
         + "   ".join(f"{t}: {num(rows.loc[rows['task'] == t, 'documents'].max())} documents" for t in tasks),
     ]
     fig, axes = figure(2, len(tasks), footer, "Two-choice tasks: skill or answer bias?", xlabel=XLABEL)
+    keys = ["method", "divisor", "seed"]
+    pruned = rows[rows["method"] != "none"]
+    # one color per series across the panels (each panel holds only some of them)
+    labels = [series_label(*k) for k, _ in pruned.groupby(keys, dropna=False)]
+    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
     x0 = rows["expansion_ratio"].max()
     pad = 0.05 * (x0 - rows["expansion_ratio"].min() or 1)
     for col, task in enumerate(tasks):
         t = rows[rows["task"] == task]
         top, bottom = axes[0][col], axes[1][col]
         base = t[t["method"] == "none"]
-        for i, (key, s) in enumerate(
-            t[t["method"] != "none"].groupby(["method", "divisor", "seed"], dropna=False)
-        ):
+        for key, s in t[t["method"] != "none"].groupby(keys, dropna=False):
             s = pd.concat([base, s]).sort_values("expansion_ratio", ascending=False)
-            color = f"C{i % 10}"
+            color = colors[series_label(*key)]
             top.errorbar(
                 s["expansion_ratio"],
                 s["balanced_accuracy"],
