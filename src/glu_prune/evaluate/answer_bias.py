@@ -102,8 +102,7 @@ def answer_bias_table(runs: list[dict], documents_of):
 
     load = document_loader(documents_of)
     runs = [r for r in runs if r.get("task") in TASKS and not isinstance(load(r), str)]
-    data = {(r["task"], r["data_source"]): None for r in runs}
-    data = {key: golds(*key) for key in data}
+    data = {key: golds(*key) for key in {(r["task"], r["data_source"]) for r in runs}}  # loaded once each
     rows = []
     for run in runs:
         gold_of, names = data[(run["task"], run["data_source"])]
