@@ -424,6 +424,11 @@ def test_prompt_tokenizer_stands_in_from_tokenizer_files_alone(tiny_dir, tmp_pat
     ckpts = (tmp_path / "out" / "checkpoints").glob("*.json")
     identities = [json.loads(p.read_text())["identity"] for p in ckpts]
     assert sorted(i.get("prompt_tokenizer", "") for i in identities) == ["", str(files)]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="does not load"):  # refused before any model loads or file is written
+        run_carbon_profiling(spec, dataclasses.replace(cfg, prompt_tokenizer=str(empty)), tmp_path / "o3")
+    assert not (tmp_path / "o3").exists()
     real = ModelSpec(str(embedded_dir))
     with pytest.raises(UserError, match="--prompt-tokenizer is for shape-only models"):
         run_carbon_profiling(real, stand_in, tmp_path / "o2")

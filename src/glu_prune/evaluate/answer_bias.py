@@ -14,6 +14,7 @@ document hash in the per-document file, so a row is never matched by position al
 
 from __future__ import annotations
 
+import functools
 import math
 
 from ..errors import UserError
@@ -47,6 +48,7 @@ COLUMNS = (
 )
 
 
+@functools.cache  # each consolidated view of a study asks again
 def golds(task: str, source: str = "offline") -> tuple[dict[str, int], tuple[str, str]]:
     """({document hash: index of its gold choice}, the two choices' names) of lm-eval's `task` over
     the data a run of that source read: the offline copy, or lm-eval's hub task."""

@@ -32,7 +32,7 @@ from .meters import make_meter
 from .records import KIND, measurement_problem
 from .runlog import RUNS, mark_abandoned
 from .schedule import Measurement
-from .workloads import sample_prompts
+from .workloads import load_stand_in, sample_prompts
 
 PROFILER_VERSION = 2  # 2: measurements carry the parameter bytes a decode step reads (ideal speed-up)
 
@@ -85,8 +85,10 @@ def _check(spec: ModelSpec, config: ProfileConfig):
             "it has pruning.json): profile it with --levels 0, or the original model with --levels"
         )
     model_config = check_model(spec, tokenizer=True)  # its files, weights, tokenizer: before any run log
-    if config.prompt_tokenizer is not None and not spec.random_weights:
-        raise UserError("--prompt-tokenizer is for shape-only models (--random-weights), which have none")
+    if config.prompt_tokenizer is not None:
+        if not spec.random_weights:
+            raise UserError("--prompt-tokenizer is for shape-only models (--random-weights), which have none")
+        load_stand_in(config.prompt_tokenizer)  # a bad one is refused here, before any model loads
     for level in config.levels:  # every width is checked before anything loads
         if level:
             config.prune_config(level).target_width(model_config)

@@ -173,8 +173,10 @@ def prompt_tokenizer(
     return PromptTokenizer(tokenizer, label, chat)
 
 
+@functools.cache
 def load_stand_in(source: str | None) -> tuple[object, str]:
-    """(tokenizer, its name) for a shape-only model's prompts: a folder's files, or a model's."""
+    """(tokenizer, its name) for a shape-only model's prompts: a folder's files, or a model's.
+    Loaded once per process: the run checks it before any model loads, then tokenizes with it."""
     if source is None:
         return load_tokenizer("default"), "smollm2-135m-instruct"
     path = Path(source).expanduser()
