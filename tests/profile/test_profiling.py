@@ -87,6 +87,26 @@ def test_ttft_below_e2e_and_real_token_counts(tiny):
     assert m["kv_cache_bytes"] == 2 * 2 * 2 * 2 * 13 * 16 * 4
 
 
+def test_static_decoder_matches_greedy_across_calls_and_refuses_what_it_cannot_serve(tiny):
+    """One static decoder serves every batch of a measurement (reset in place between calls) and
+    generates what the dynamic cache does; on a CPU it runs eagerly (no CUDA graph)."""
+    from tiny import tiny_config
+
+    decoder = generate.StaticDecoder(tiny, 2, 6 + 5)
+    for prompts in ([[5, 17, 42, 7, 99, 3], [8, 9]], [[1, 2, 3], [4, 5, 6, 7]]):
+        ids, mask = left_pad(prompts, pad=0)
+        gen = generate.generate_fixed(tiny, ids, mask, 5, clocks.CpuClock(), decoder=decoder)
+        for row, prompt in zip(gen.tokens.tolist(), prompts, strict=True):
+            assert row == greedy_reference(tiny, prompt, 5)
+        # allocated for 11 positions whatever the prompt: layers x (k, v) x rows x kv heads x 11 x 16 x fp32
+        assert gen.kv_cache_bytes == 2 * 2 * 2 * 2 * 11 * 16 * 4 and len(gen.step_ms) == 4
+    assert decoder.graph is None and not decoder.cuda_graph
+    with pytest.raises(ValueError, match="got 2 rows of 7 \\+ 5"):
+        generate.generate_fixed(tiny, *left_pad([[1] * 7, [2]], pad=0), 5, clocks.CpuClock(), decoder=decoder)
+    assert generate.static_decode_problem(tiny.config) is None
+    assert "sliding-window" in generate.static_decode_problem(tiny_config("gemma3_text"))
+
+
 def test_real_token_counts_stop_at_first_eos():
     tokens = torch.tensor([[4, 2, 9, 2], [4, 4, 4, 4], [2, 7, 7, 7]])
     assert generate.real_token_counts(tokens, {2}) == [2, 4, 1]
@@ -432,6 +452,41 @@ def test_prompt_tokenizer_stands_in_from_tokenizer_files_alone(tiny_dir, tmp_pat
     real = ModelSpec(str(embedded_dir))
     with pytest.raises(UserError, match="--prompt-tokenizer is for shape-only models"):
         run_carbon_profiling(real, stand_in, tmp_path / "o2")
+
+
+def test_static_decode_is_its_own_series_and_is_refused_where_it_cannot_run(tiny_dir, tmp_path):
+    from tiny import tiny_config
+
+    from glu_prune.models import ModelSpec
+    from glu_prune.profile import ProfileConfig, run_carbon_profiling
+
+    cfg = ProfileConfig(
+        levels=(0, 50),
+        workloads=("ifeval",),
+        batch_sizes=(2,),
+        batches=2,
+        new_tokens=3,
+        repeats=1,
+        energy="none",
+        decode="static",
+    )
+    spec = ModelSpec(str(tiny_dir), random_weights=True)
+    static = run_carbon_profiling(spec, cfg, tmp_path / "out")
+    dynamic = run_carbon_profiling(spec, dataclasses.replace(cfg, decode="dynamic"), tmp_path / "out")
+    assert [r["decode"] for r in static + dynamic] == ["static"] * 2 + ["dynamic"] * 2
+    assert all(r["status"] == "complete" and r["cuda_graph"] is False for r in static + dynamic)
+    assert [r["prompt_tokens"] for r in static] == [r["prompt_tokens"] for r in dynamic]
+    assert all(s["kv_cache_bytes"] >= d["kv_cache_bytes"] for s, d in zip(static, dynamic, strict=True))
+    ckpts = (tmp_path / "out" / "checkpoints").glob("*.json")
+    identities = [json.loads(p.read_text())["identity"] for p in ckpts]
+    assert sorted(i.get("decode", "") for i in identities) == ["", "", "static", "static"]
+    with pytest.raises(UserError, match="needs --warmup 1 or more"):
+        dataclasses.replace(cfg, warmup=0)
+    gemma = tmp_path / "tiny-gemma"
+    tiny_config("gemma3_text").save_pretrained(gemma)
+    with pytest.raises(UserError, match="without sliding-window attention"):  # before any model loads
+        run_carbon_profiling(ModelSpec(str(gemma), random_weights=True), cfg, tmp_path / "o2")
+    assert not (tmp_path / "o2").exists()
 
 
 def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):

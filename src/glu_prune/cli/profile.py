@@ -7,6 +7,7 @@ import sys
 
 from ..profile import (
     BENCHMARKS_CARBON,
+    DECODES,
     METERS,
     ORDERS,
     ProfileConfig,
@@ -83,6 +84,13 @@ def add_arguments(p) -> None:
         help="shape-only models: tokenizer for the prompts (registry name, hub id or folder of tokenizer "
         "files; default: the embedded model's)",
     )
+    p.add_argument(
+        "--decode",
+        choices=DECODES,
+        default="dynamic",
+        help="dynamic: transformers' growing KV cache, one eager forward per token (default); static: a "
+        "preallocated cache, each decode step replayed as one CUDA graph on a GPU (eager on a CPU)",
+    )
     p.add_argument("--out", required=True, help="checkpoints and results; finished measurements are reused")
     p.add_argument("--results-dir", help="write the consolidated CSV/JSON here instead of --out")
     p.add_argument("--json", action="store_true", help="print only the records, as a JSON list")
@@ -110,6 +118,7 @@ def run(args) -> int:
         order=args.order,
         threads=args.threads,
         prompt_tokenizer=args.prompt_tokenizer,
+        decode=args.decode,
     )
     spec = model_spec(args)
     out = check_writable_dir(args.out)

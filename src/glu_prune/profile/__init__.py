@@ -3,6 +3,7 @@ scheduled and checkpointed runner, and consolidated records with ideal vs measur
 
 from .config import ORDERS, ProfileConfig
 from .energy import calibrate_idle_power
+from .generate import DECODES
 from .meters import METERS
 from .records import consolidate_profiles, record_keys
 from .runner import run_carbon_profiling
@@ -10,6 +11,7 @@ from .workloads import BENCHMARKS_CARBON, MODES
 
 __all__ = [
     "BENCHMARKS_CARBON",
+    "DECODES",
     "METERS",
     "MODES",
     "ORDERS",

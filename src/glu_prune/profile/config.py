@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..prune import PruneConfig, architecture_table, level_configs
+from .generate import DECODES
 from .meters import METERS
 from .workloads import BENCHMARKS_CARBON, MODES, check_workloads
 
@@ -35,6 +36,7 @@ class ProfileConfig:
     order: str = "auto"
     threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
     prompt_tokenizer: str | None = None  # shape-only models: tokenizes their prompts (None: the embedded one)
+    decode: str = "dynamic"  # or "static": preallocated cache, CUDA-graph replay on a GPU (generate.py)
     # filled in: prompts drawn per workload; no identity, since a batch size's prompts are a prefix
     # of the same seeded order whatever it is (workloads.sample_prompts)
     max_prompts: int = field(default=0, compare=False)
@@ -67,6 +69,10 @@ class ProfileConfig:
             problems.append(problem)
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             problems.append("--threads must be a positive integer")
+        if self.decode not in DECODES:
+            problems.append(f"--decode must be one of {', '.join(DECODES)}")
+        elif self.decode == "static" and self.warmup < 1:
+            problems.append("--decode static needs --warmup 1 or more (the warm-up captures the CUDA graph)")
         if self.order not in ORDERS:
             problems.append(f"--order must be one of {', '.join(ORDERS)}")
         if problems:

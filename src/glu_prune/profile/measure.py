@@ -6,25 +6,38 @@ from __future__ import annotations
 import statistics
 import time
 
-from .generate import generate_fixed, real_token_counts
+from .generate import StaticDecoder, generate_fixed, real_token_counts
 
 
 def measure(
-    model, batches: list, new_tokens: int, clock, memory, meter, eos: set[int], warmup: int = 1
+    model,
+    batches: list,
+    new_tokens: int,
+    clock,
+    memory,
+    meter,
+    eos: set[int],
+    warmup: int = 1,
+    decode: str = "dynamic",
 ) -> dict:
     """Run every batch once, timed, after `warmup` untimed runs of the first batch.
 
-    `batches` is a list of (input_ids, attention_mask). The energy window, the peak-memory reset
-    and the token counts cover exactly the timed runs: warm-up is outside all of them.
+    `batches` is a list of (input_ids, attention_mask) of one batch size. The energy window, the
+    peak-memory reset and the token counts cover exactly the timed runs: warm-up is outside all of
+    them (with `decode="static"` it is also where a GPU captures its CUDA graph).
     Returns the raw measurement (per-batch times and counts), summarised by `summarise`.
     """
+    decoder = None
+    if decode == "static":
+        longest = max(ids.shape[1] for ids, _ in batches)
+        decoder = StaticDecoder(model, batches[0][0].shape[0], longest + new_tokens)
     for _ in range(warmup):
-        generate_fixed(model, *batches[0], new_tokens, clock)
+        generate_fixed(model, *batches[0], new_tokens, clock, decoder=decoder)
     clock.sync()
     base = memory.reset()
     meter.begin()
     t0 = time.perf_counter()
-    gens = [generate_fixed(model, ids, mask, new_tokens, clock) for ids, mask in batches]
+    gens = [generate_fixed(model, ids, mask, new_tokens, clock, decoder=decoder) for ids, mask in batches]
     clock.sync()
     work_s = time.perf_counter() - t0
     reading = meter.end()
@@ -39,6 +52,7 @@ def measure(
         "generated_tokens": [sum(r) for r in real],  # real output tokens (up to the first EOS)
         "computed_tokens": [g.tokens.numel() for g in gens],  # fixed length: batch x new_tokens
         "kv_cache_bytes": [g.kv_cache_bytes for g in gens],
+        "cuda_graph": decoder is not None and decoder.graph is not None,  # the timed steps were replays
         "rows_with_eos": [sum(any(t in eos for t in row) for row in g.tokens.tolist()) for g in gens],
         "work_s": work_s,
         "memory_base_bytes": base,
@@ -77,6 +91,7 @@ def summarise(raw: dict, new_tokens: int) -> dict:
         "working_memory_bytes": peak - base if peak is not None and base is not None else None,
         "kv_cache_bytes": max(raw["kv_cache_bytes"]),  # the largest cache of the measurement, as allocated
         "peak_raw_bytes": peak,
+        "cuda_graph": raw["cuda_graph"],
     }
 
 

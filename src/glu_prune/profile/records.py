@@ -69,6 +69,7 @@ CONSTANT = (
     "tokenizer",
     "chat_template",
     "mode",
+    "cuda_graph",
 )
 
 
@@ -172,6 +173,7 @@ def _header(group: dict, first: dict) -> dict:
         "new_tokens": group["new_tokens"],
         "batches": group["batches"],
         "repeats": group["repeats"],
+        "decode": group.get("decode", "dynamic"),
     }
 
 

@@ -131,7 +131,17 @@ def _measure_one(run: ProfileRun, held: Loaded, prompts: dict, m: Measurement, i
     clock, memory = clock_for(dev), memory_for(dev)
     batches = prompts["batches"][(m.workload, m.batch_size)]
     loadavg_start, started = os.getloadavg(), time.time()
-    raw = measure(held.model, batches, config.new_tokens, clock, memory, run.meter, held.eos, config.warmup)
+    raw = measure(
+        held.model,
+        batches,
+        config.new_tokens,
+        clock,
+        memory,
+        run.meter,
+        held.eos,
+        config.warmup,
+        decode=config.decode,
+    )
     reading = raw.pop("reading")
     metrics = summarise(raw, config.new_tokens)
     energy = account(

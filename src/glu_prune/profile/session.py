@@ -28,6 +28,7 @@ from ..models import (
 from ..provenance import RESULT_PACKAGES, hardware_label, package_versions, provenance
 from ..store import CheckpointStore, atomic_write_json, check_writable
 from .config import ProfileConfig, resolve_order
+from .generate import static_decode_problem
 from .meters import make_meter
 from .records import KIND, measurement_problem
 from .runlog import RUNS, mark_abandoned
@@ -89,6 +90,8 @@ def _check(spec: ModelSpec, config: ProfileConfig):
         if not spec.random_weights:
             raise UserError("--prompt-tokenizer is for shape-only models (--random-weights), which have none")
         load_stand_in(config.prompt_tokenizer)  # a bad one is refused here, before any model loads
+    if config.decode == "static" and (problem := static_decode_problem(model_config)):
+        raise UserError(problem)
     for level in config.levels:  # every width is checked before anything loads
         if level:
             config.prune_config(level).target_width(model_config)
@@ -113,8 +116,9 @@ def _identity_base(spec, config, name, device, order_mode, meter, saved) -> dict
         "threads": config.threads or torch.get_num_threads(),
         "series": series,
         **({"pruned_dir": {k: v for k, v in saved.items() if k != "source_dir"}} if saved else {}),
-        # named only when set, so the default stand-in's checkpoints keep their identity
+        # named only when not the default, so earlier checkpoints keep their identity
         **({"prompt_tokenizer": config.prompt_tokenizer} if config.prompt_tokenizer else {}),
+        **({"decode": config.decode} if config.decode != "dynamic" else {}),
         "new_tokens": config.new_tokens,
         "batches": config.batches,
         "repeats": config.repeats,
