@@ -101,6 +101,14 @@ def test_static_decoder_matches_greedy_across_calls_and_refuses_what_it_cannot_s
         # allocated for 11 positions whatever the prompt: layers x (k, v) x rows x kv heads x 11 x 16 x fp32
         assert gen.kv_cache_bytes == 2 * 2 * 2 * 2 * 11 * 16 * 4 and len(gen.step_ms) == 4
     assert decoder.graph is None and not decoder.cuda_graph
+    resets = iter([100, 500])  # memory before the decoder is built, then after the warm-up
+    memory = types.SimpleNamespace(reset=lambda: next(resets), peak=lambda: 900)
+    raw = measure.measure(
+        tiny, [(ids, mask)], 5, clocks.CpuClock(), memory, meters.NoMeter(), set(), 1, "static"
+    )
+    assert (
+        raw["memory_base_bytes"] == 100 and raw["cuda_graph"] is False
+    )  # the cache counts as working memory
     with pytest.raises(ValueError, match="got 2 rows of 7 \\+ 5"):
         generate.generate_fixed(tiny, *left_pad([[1] * 7, [2]], pad=0), 5, clocks.CpuClock(), decoder=decoder)
     assert generate.static_decode_problem(tiny.config) is None
