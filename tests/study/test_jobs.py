@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from glu_prune.errors import UserError
 from glu_prune.store import identity_key
 from glu_prune.study.jobs import (
     comparison_pairs,
     evaluation_jobs,
     fidelity_configs,
+    pick_best,
     planned_fidelity_keys,
     planned_keys,
     prepare_best,
@@ -62,6 +66,24 @@ def test_the_best_data_method_is_swept_and_compared_once_chosen():
     assert fidelity["name"] == "fidelity-best" and said == []  # chosen before: not picked again
     all_fidelity = fidelity_configs(part, "data")
     assert set(labels(fidelity["configs"])) <= set(labels(all_fidelity))
+
+
+def test_the_best_data_method_is_picked_on_the_configurations_all_methods_have():
+    """Mid-run, `b` has only its 10 % run, which beats `a` there: it must not win on its easy level
+    alone (the study's sweep would then follow a method chosen on unequal ground)."""
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        [("a", 10, 0, 110.0), ("a", 40, 0, 300.0), ("a", 10, 1, 112.0), ("b", 10, 0, 105.0)],
+        columns=["method", "pruning_pct", "seed", "value"],
+    )
+    assert pick_best(rows, lower_is_better=True) == ("b", {"a": 110.0, "b": 105.0})
+    rows.loc[len(rows)] = ("b", 40, 0, 420.0)
+    best, means = pick_best(rows, lower_is_better=True)
+    assert best == "a" and means == {"a": 205.0, "b": 262.5}  # seed 1 of `a` has no partner: left out
+    assert pick_best(rows, lower_is_better=False)[0] == "b"
+    with pytest.raises(UserError, match="share no measured level and seed"):
+        pick_best(rows[rows.seed.eq(1) | rows.method.eq("b")], lower_is_better=True)
 
 
 def test_spot_tasks_are_planned_at_their_levels_only():

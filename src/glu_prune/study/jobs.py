@@ -215,8 +215,20 @@ def best_data_method(part: ModelPlan, run_dir: Path) -> tuple[str, dict]:
     pairs = [(c, rule.task) for m in cmp.data_driven for c in _method_configs(part, m)]
     table, _, _ = consolidate(part, run_dir, pairs)
     t = table[(table.subtask == rule.task) & (table.metric == rule.metric) & (table["filter"] == rule.filter)]
-    means = t.groupby("method")["value"].mean().to_dict()
-    if not means:
+    if t.empty:
         raise UserError(f"no {rule.task} {rule.metric} results for the data-driven methods yet")
-    pick = min if rule.lower_is_better else max
+    return pick_best(t, rule.lower_is_better)
+
+
+def pick_best(rows, lower_is_better: bool) -> tuple[str, dict]:
+    """(best method, its and the others' means) over the (level, seed) configurations that every
+    method of `rows` has: a method measured so far only at its easier levels cannot win on them."""
+    wide = rows.pivot_table(index=["pruning_pct", "seed"], columns="method", values="value")
+    common = wide.dropna()
+    if common.empty:
+        raise UserError(
+            f"the data-driven methods {', '.join(wide.columns)} share no measured level and seed yet"
+        )
+    means = common.mean().to_dict()
+    pick = min if lower_is_better else max
     return pick(means, key=means.get), means
