@@ -653,3 +653,22 @@ def test_models_figure_draws_only_the_series_every_model_was_swept_along():
     assert swept(frame) == ["maw"]
     assert swept(frame[frame["model"] == "a"]) == ["data s0", "maw"]  # series labels: seeded methods
     assert swept(frame[frame["method"] == "none"]) == []
+
+
+def test_a_ratio_of_zero_stays_on_a_wide_axis():
+    """LAMBADA accuracy lost entirely (ratio 0) beside ratios over 20x apart: symlog, so the 0 is
+    drawn; a log axis would drop it. Without zeros, log; a narrow range stays linear."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from glu_prune.report.plotting import log_if_wide
+
+    scales = []
+    for values in ([1.0, 0.04, 0.0], [1.0, 0.01], [1.0, 0.5, 0.0]):
+        fig, ax = plt.subplots()
+        log_if_wide(ax, pd.Series(values))
+        scales.append(ax.get_yscale())
+        plt.close(fig)
+    assert scales == ["symlog", "log", "linear"]

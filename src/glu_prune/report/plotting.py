@@ -176,10 +176,16 @@ def series(frame):
 
 
 def log_if_wide(ax, values) -> None:
-    """Log scale when the ratios span more than 20x (perplexities of heavily pruned models)."""
+    """Log scale when the ratios span more than 20x (perplexities of heavily pruned models). Where
+    some are 0 (an accuracy lost entirely) the scale is linear below the smallest positive ratio, so
+    those points stay on the plot instead of vanishing from a log axis."""
     v = values[values > 0]
     if len(v) and v.max() / v.min() > 20:
-        ax.set_yscale("log")
+        if (values <= 0).any():
+            ax.set_yscale("symlog", linthresh=float(v.min()))
+            ax.set_ylim(bottom=0)  # a ratio is never negative: no mirrored half-axis
+        else:
+            ax.set_yscale("log")
 
 
 def paired_errorbar(ax, s, color, label, marker="o", linestyle="-") -> None:
