@@ -53,8 +53,6 @@ def _kv_bytes(cache) -> int:
 class DynamicDecoder:
     """transformers' DynamicCache, grown each step; one eager forward per token."""
 
-    cuda_graph = False
-
     def __init__(self, model):
         self.model = model
 
