@@ -7,14 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .metrics import PRIMARY_METRICS
-from .plotting import XLABEL, figure, legend, num, save, series_label
+from .plotting import XLABEL, figure, legend, num, save, series
 
 
 def answer_bias_figure(frame, path: Path) -> Path | None:
     """Top row: balanced accuracy; bottom row: the second answer's share, per task (its headline
     metric, lm-eval's filter `none`). None when no row is a task's headline metric."""
-    import pandas as pd
-
     heads = {t: m[0].name for t, m in PRIMARY_METRICS.items()}
     rows = frame[(frame["filter"] == "none") & (frame["metric"] == frame["task"].map(heads))]
     if rows.empty:
@@ -30,20 +28,14 @@ def answer_bias_figure(frame, path: Path) -> Path | None:
         + "   ".join(f"{t}: {num(rows.loc[rows['task'] == t, 'documents'].max())} documents" for t in tasks),
     ]
     fig, axes = figure(2, len(tasks), footer, "Two-choice tasks: skill or answer bias?", xlabel=XLABEL)
-    keys = ["method", "divisor", "seed"]
-    pruned = rows[rows["method"] != "none"]
-    # one color per series across the panels (each panel holds only some of them)
-    labels = [series_label(*k) for k, _ in pruned.groupby(keys, dropna=False)]
-    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    colors: dict[str, str] = {}  # one color per series across the panels (each holds only some)
     x0 = rows["expansion_ratio"].max()
     pad = 0.05 * (x0 - rows["expansion_ratio"].min() or 1)
     for col, task in enumerate(tasks):
         t = rows[rows["task"] == task]
         top, bottom = axes[0][col], axes[1][col]
-        base = t[t["method"] == "none"]
-        for key, s in t[t["method"] != "none"].groupby(keys, dropna=False):
-            s = pd.concat([base, s]).sort_values("expansion_ratio", ascending=False)
-            color = colors[series_label(*key)]
+        for label, s in series(t):
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
             top.errorbar(
                 s["expansion_ratio"],
                 s["balanced_accuracy"],
@@ -55,7 +47,7 @@ def answer_bias_figure(frame, path: Path) -> Path | None:
                 ms=4,
                 capsize=2,
                 color=color,
-                label=series_label(*key),
+                label=label,
             )
             top.plot(s["expansion_ratio"], s["value"], linestyle=":", color=color, alpha=0.7)
             bottom.plot(s["expansion_ratio"], s["answer_share_1"], marker="o", ms=4, color=color)
