@@ -84,6 +84,9 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     for model in (EMBEDDED, "tiny-llama"):
         profile = pd.read_csv(results / f"{model}_profile_results.csv")
         assert set(profile["pruning_pct"]) == {0, 40} and profile["tpot_ms"].gt(0).all()
+    # the two models side by side where their expansion ratios meet: here nowhere (1.60 against 1.80)
+    assert status["equal_ratio"] == {"rows": 0, "left_out": 0}
+    assert pd.read_csv(results / "models_equal_ratio.csv").empty
     arch = pd.read_csv(results / "model_architectures" / "expansion_rates_summary.csv")
     assert arch["model"].nunique() == 2 and set(arch["pruning_pct"]) == {0, 40}
 

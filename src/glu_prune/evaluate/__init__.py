@@ -1,7 +1,9 @@
 """Evaluation: suites as data, checkpointed lm-eval runs with their per-document values, tidy
 records, paired statistics against the unpruned model (IFEval also by kind of instruction), answer
-bias on two-choice tasks, consolidation, and the selection-method comparison."""
+bias on two-choice tasks, consolidation, the selection-method comparison, and two models at the same
+expansion ratio."""
 
+from .across_models import equal_ratio_table, write_equal_ratio
 from .answer_bias import answer_bias
 from .backend import BACKENDS, NAME, STOCK, backend_class, run_info
 from .comparison import compare_methods, comparison_configs, comparison_table
@@ -38,6 +40,7 @@ __all__ = [
     "backend_class",
     "config_label",
     "consolidate_results",
+    "equal_ratio_table",
     "instruction_kinds",
     "named_tasks",
     "paired_columns",
@@ -50,4 +53,5 @@ __all__ = [
     "task_requests",
     "tidy_rows",
     "validate",
+    "write_equal_ratio",
 ]

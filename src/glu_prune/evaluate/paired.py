@@ -153,28 +153,35 @@ def _permutation_p(nx, ny, den, aggregation: Aggregation, settings: PairedSettin
     return float(result.pvalue)
 
 
-def _bootstrap_interval(nx, ny, den, aggregation, settings: PairedSettings):
+def paired_bootstrap(columns, statistic, settings: PairedSettings = DEFAULT_PAIRED):
+    """scipy's paired bootstrap over documents of `statistic(*columns, axis)` (vectorised; may
+    return several values), with the recorded settings: the result's confidence_interval and
+    standard_error."""
     from scipy.stats import DegenerateDataWarning, bootstrap
 
-    if len(den) < 2:
-        return [math.nan] * 2, [math.nan] * 2
-    stat = _statistic(aggregation, None)
-    # a reference scoring 0 in some resamples makes the ratio unbounded there (x/0: the interval's
+    # a reference scoring 0 in some resamples makes a ratio unbounded there (x/0: the interval's
     # end is inf) or undefined (0/0: NaN); the value says so, not numpy's warnings inside scipy
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        ci = bootstrap(
-            (nx, ny, den),
-            lambda a, b, d, axis=-1: stat(a, b, d, axis=axis),
+        return bootstrap(
+            tuple(columns),
+            statistic,
             paired=True,
             vectorized=True,
             n_resamples=settings.n_resamples,
             confidence_level=settings.confidence,
             method=settings.method,
-            batch=_batch(len(den)),
+            batch=_batch(len(columns[0])),
             rng=np.random.default_rng(settings.seed),
-        ).confidence_interval
-    return [float(v) for v in ci.low], [float(v) for v in ci.high]
+        )
+
+
+def _bootstrap_interval(nx, ny, den, aggregation, settings: PairedSettings):
+    if len(den) < 2:
+        return [math.nan] * 2, [math.nan] * 2
+    stat = _statistic(aggregation, None)
+    ci = paired_bootstrap((nx, ny, den), lambda a, b, d, axis=-1: stat(a, b, d, axis=axis), settings)
+    return [float(v) for v in ci.confidence_interval.low], [float(v) for v in ci.confidence_interval.high]
 
 
 def paired_statistics(

@@ -7,7 +7,8 @@
 4. fidelity to the unpruned model (KL, top-1 agreement) against expansion ratio;
 5. IFEval by kind of instruction (what a pruned model still "follows", and why), and the two-choice
    tasks' balanced accuracy and answer shares (skill or answer bias);
-6. several models side by side against the expansion ratio (when the results hold two or more);
+6. several models side by side against the expansion ratio (when the results hold two or more), and
+   at an expansion ratio two models share, the difference of the shares they keep, paired;
 7. the performance trade-off: TTFT, TPOT, throughput and J/token against expansion ratio,
    measured next to ideal, the energy source named.
 
@@ -27,6 +28,7 @@ from .analysis import normalise_to_baseline
 from .fig_answer_bias import answer_bias_figure
 from .fig_capability import capability_figure
 from .fig_contrasts import contrasts_figure
+from .fig_equal_ratio import equal_ratio_figure
 from .fig_fidelity import fidelity_figure
 from .fig_groups import groups_figure
 from .fig_ifeval_kinds import ifeval_kinds_figure
@@ -63,7 +65,8 @@ def draw_figures(results, out_dir=None) -> FigureReport:
     kinds = rs.ifeval_kinds if rs.ifeval_kinds is not None else pd.DataFrame()
     contrasts = rs.contrasts if rs.contrasts is not None else pd.DataFrame()
     bias = rs.answer_bias if rs.answer_bias is not None else pd.DataFrame()
-    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts, bias)):
+    equal = rs.equal_ratio if rs.equal_ratio is not None else pd.DataFrame()
+    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts, bias, equal)):
         raise UserError(f"no evaluation, fidelity or profile results (tidy CSVs) found in {results}")
     report = FigureReport()
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
@@ -81,6 +84,7 @@ def draw_figures(results, out_dir=None) -> FigureReport:
         _per_model(kinds, ifeval_kinds_figure, "ifeval_kinds", out, report)
         _per_model(bias, answer_bias_figure, "answer_bias", out, report)
         _models_figures(rs.evaluation, fidelity, out, report)
+        _equal_ratio_figures(equal, out, report)
         if rs.profiles.empty:
             report.notes.append("performance figure: no profile results (*_profile_results.csv) found")
         else:
@@ -212,6 +216,15 @@ def _models_figures(evaluation, fidelity, out: Path, report: FigureReport) -> No
             report.notes.append(
                 f"models side by side ({source}): no metric was measured on two or more models"
             )
+        else:
+            report.written.append(drawn)
+
+
+def _equal_ratio_figures(table, out: Path, report: FigureReport) -> None:
+    for source, frame in table.groupby("data_source") if not table.empty else []:
+        drawn = equal_ratio_figure(frame, out / f"models_equal_ratio_{source}.png")
+        if drawn is None:
+            report.notes.append(f"models at equal expansion ratios ({source}): no task's headline metric")
         else:
             report.written.append(drawn)
 

@@ -1,5 +1,5 @@
 """A whole study from one plan: architecture -> per model: method comparison, capability sweep,
-fidelity, profile -> figures.
+fidelity, profile -> the models side by side at equal expansion ratios -> figures.
 
 The plan is typed data (plan.py). Each part (one model) works in its own folder of the run dir;
 every part writes its results into the same results dir (file names carry the model), and the
@@ -19,9 +19,11 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
+from ..evaluate import write_equal_ratio
 from ..profile import consolidate_profiles, record_keys, run_carbon_profiling
 from ..prune import write_tables
 from ..report import draw_figures
+from ..report.metrics import CHANCE
 from ..store import atomic_write_json
 from .console import Console
 from .jobs import (
@@ -38,6 +40,8 @@ from .jobs import (
 from .plan import ModelPlan, StudyPlan, load_plan
 from .pool import run_pool
 from .restore import restore_part
+
+EQUAL_RATIO = "models_equal_ratio"  # results file names of the comparison across models
 
 
 def run_study(
@@ -85,7 +89,7 @@ def run_study(
                 _restore(part, Path(restore_from), out / part.name, console)
             part_run = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
             status["parts"][part.name] = part_run.run(profile, work, only)
-        console.say("[5/5] figures")
+        status["equal_ratio"] = _across_models(plan, results, console)
         with console.reporting_damage("figures"):
             report = draw_figures(results, results / "figures")
     finally:
@@ -100,6 +104,20 @@ def run_study(
     )
     atomic_write_json(out / "status.json", status)
     return status
+
+
+def _across_models(plan: StudyPlan, results: Path, console: Console) -> dict | None:
+    """The parts' pruned runs at the expansion ratios two models share (evaluate/across_models.py)."""
+    console.say("[5/5] models at equal expansion ratios, figures")
+    views = [v for p in plan.parts for v in (p.sweep_view, p.comparison_view)]
+    completes = [results / f"{v}_complete.json" for v in views if (results / f"{v}_complete.json").is_file()]
+    if len({p.name for p in plan.parts}) < 2 or not completes:
+        return None
+    paths = (results / f"{EQUAL_RATIO}.csv", results / f"{EQUAL_RATIO}_complete.json")
+    with console.reporting_damage("models at equal expansion ratios"):
+        table, complete = write_equal_ratio(completes, *paths, chance=CHANCE)
+        console.say(f"  {paths[0].name}: {len(table)} rows, {len(complete['left_out'])} left out")
+    return {"rows": len(table), "left_out": len(complete["left_out"])}
 
 
 def _check_patterns(plan: StudyPlan, patterns: list[str]) -> None:
