@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..provenance import provenance
 from ..store import atomic_write_json, atomic_write_text
 from .paired import AGGREGATIONS, DEFAULT_PAIRED, PairedSettings, paired_bootstrap, split_values
-from .pairing import complete_runs, document_loader, is_unpruned, leaves, pair_key, pairable, same_row
+from .pairing import complete_runs, document_loader, is_unpruned, pair_key, pairable, row_keys, same_row
 
 MARGIN_STDERRS = 4.0  # 1.96 standard errors are then under half the margin
 RATIO_TOLERANCE = 0.01  # widths are whole neurons: 40 % of 1536 and 50 % of 2048 give 1.6007 and 1.6
@@ -158,12 +158,7 @@ def _task(identity: dict) -> tuple:
 
 def _documents(run, metric, docs) -> list[tuple]:
     """(key, document hash, prompt hash) of one row's documents, in pairing.aligned's order."""
-    tasks = leaves(run, metric["subtask"])
-    return [
-        (k, docs[k]["doc_hash"], docs[k]["prompt_hash"])
-        for k in sorted(docs)
-        if k[0] in tasks and k[1] == metric["filter"] and metric["metric"] in docs[k]["values"]
-    ]
+    return [(k, docs[k]["doc_hash"], docs[k]["prompt_hash"]) for k in row_keys(run, metric, docs)]
 
 
 def equal_ratio_table(

@@ -60,20 +60,21 @@ def _index(rows: list[dict]) -> dict:
     return {(r["task"], r["filter"], r["doc_id"]): r for r in rows}
 
 
-def aligned(run, base, metric, docs, base_docs) -> tuple[list, list, str | None]:
-    """(pruned values, unpruned values, aggregation) of one tidy row's documents, in one order."""
+def row_keys(run, metric, docs) -> list[tuple]:
+    """The (task, filter, doc_id) of one tidy row's documents in `docs`, sorted."""
     tasks = leaves(run, metric["subtask"])
-    names = {(run["documents"]["aggregation"].get(t) or {}).get(metric["metric"]) for t in tasks}
-    keys = sorted(
+    return sorted(
         k
         for k, r in docs.items()
         if k[0] in tasks and k[1] == metric["filter"] and metric["metric"] in r["values"]
     )
-    base_keys = sorted(
-        k
-        for k, r in base_docs.items()
-        if k[0] in tasks and k[1] == metric["filter"] and metric["metric"] in r["values"]
-    )
+
+
+def aligned(run, base, metric, docs, base_docs) -> tuple[list, list, str | None]:
+    """(pruned values, unpruned values, aggregation) of one tidy row's documents, in one order."""
+    tasks = leaves(run, metric["subtask"])
+    names = {(run["documents"]["aggregation"].get(t) or {}).get(metric["metric"]) for t in tasks}
+    keys, base_keys = row_keys(run, metric, docs), row_keys(run, metric, base_docs)
     if keys != base_keys:
         differ = sorted(set(keys) ^ set(base_keys))
         raise UserError(
