@@ -44,6 +44,13 @@ class FigureReport:
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be drawn, and why
 
+    def add(self, drawn: Path | None, why: str) -> None:
+        """A figure drawer's answer: the figure, or None and the reason written here."""
+        if drawn is None:
+            self.notes.append(why)
+        else:
+            self.written.append(drawn)
+
 
 def draw_figures(results, out_dir=None) -> FigureReport:
     """Draw every figure the results allow into out_dir (default: <results>/figures).
@@ -166,24 +173,20 @@ def _capability_figures(evaluation, out: Path, report: FigureReport) -> None:
         ]
         report.written.append(capability_figure(sweeps, out / f"capability_vs_expansion_{name}.png", shown))
         report.written.append(groups_figure(sweeps, out / f"capability_groups_{name}.png", shown))
-        drawn = methods_figure(frame, out / f"method_comparison_{name}.png", left_out)
-        if drawn is None:
-            report.notes.append(
-                f"{model} ({source}) method comparison: at no pruning level were two or more "
-                "selection methods evaluated"
-            )
-        else:
-            report.written.append(drawn)
+        report.add(
+            methods_figure(frame, out / f"method_comparison_{name}.png", left_out),
+            f"{model} ({source}) method comparison: at no pruning level were two or more "
+            "selection methods evaluated",
+        )
 
 
 def _per_model(table, draw, prefix: str, out: Path, report: FigureReport) -> None:
     """One figure per model and data source of a derived table (contrasts, IFEval kinds, answer bias)."""
     for (model, source), frame in table.groupby(["model", "data_source"]) if not table.empty else []:
-        drawn = draw(frame, out / f"{prefix}_{slug(model)}_{source}.png")
-        if drawn is None:
-            report.notes.append(f"{prefix} {model} ({source}): no row of a task's headline metric")
-        else:
-            report.written.append(drawn)
+        report.add(
+            draw(frame, out / f"{prefix}_{slug(model)}_{source}.png"),
+            f"{prefix} {model} ({source}): no row of a task's headline metric",
+        )
 
 
 def _fidelity_figures(fidelity, out: Path, report: FigureReport) -> None:
@@ -211,22 +214,18 @@ def _models_figures(evaluation, fidelity, out: Path, report: FigureReport) -> No
     sources = sorted(set(norm["data_source"])) if not norm.empty else ["offline"]
     for source in sources:
         part = norm[norm["data_source"] == source] if not norm.empty else norm
-        drawn = models_figure(part, fidelity, out / f"models_vs_expansion_{source}.png")
-        if drawn is None:
-            report.notes.append(
-                f"models side by side ({source}): no metric was measured on two or more models"
-            )
-        else:
-            report.written.append(drawn)
+        report.add(
+            models_figure(part, fidelity, out / f"models_vs_expansion_{source}.png"),
+            f"models side by side ({source}): no metric was measured on two or more models",
+        )
 
 
 def _equal_ratio_figures(table, out: Path, report: FigureReport) -> None:
     for source, frame in table.groupby("data_source") if not table.empty else []:
-        drawn = equal_ratio_figure(frame, out / f"models_equal_ratio_{source}.png")
-        if drawn is None:
-            report.notes.append(f"models at equal expansion ratios ({source}): no task's headline metric")
-        else:
-            report.written.append(drawn)
+        report.add(
+            equal_ratio_figure(frame, out / f"models_equal_ratio_{source}.png"),
+            f"models at equal expansion ratios ({source}): no task's headline metric",
+        )
 
 
 def _performance_figures(profiles, out: Path, report: FigureReport) -> None:
