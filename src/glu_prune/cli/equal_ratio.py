@@ -15,11 +15,9 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import write_equal_ratio
-from ..evaluate.across_models import RATIO_TOLERANCE
+from ..evaluate.across_models import FILES, RATIO_TOLERANCE
 from ..report.metrics import CHANCE
 from .common import check_writable_dir
-
-NAME = "models_equal_ratio"
 
 
 def add_arguments(p) -> None:
@@ -65,11 +63,10 @@ def run(args) -> int:
         )
     out = check_writable_dir(args.out or str(dirs[0]))
     out.mkdir(parents=True, exist_ok=True)
-    paths = (out / f"{NAME}.csv", out / f"{NAME}_complete.json")
-    table, complete = write_equal_ratio(completes, *paths, chance=CHANCE, tolerance=args.tolerance)
+    table, complete = write_equal_ratio(completes, out, chance=CHANCE, tolerance=args.tolerance)
     for row in complete["left_out"]:
         print(f"glu-prune equal-ratio: left out: {row}", file=sys.stderr)
-    print(f"{paths[0]}: {len(table)} rows from {len(completes)} files ({', '.join(sorted(models))})")
+    print(f"{out / FILES[0]}: {len(table)} rows from {len(completes)} files ({', '.join(sorted(models))})")
     for r in table.itertuples():
         print(
             f"  {r.task} {r.metric} {r.method}: {r.model_a} {r.pruning_pct_a:g} % vs {r.model_b} "

@@ -35,6 +35,7 @@ from ..store import atomic_write_json, atomic_write_text
 from .paired import AGGREGATIONS, DEFAULT_PAIRED, PairedSettings, paired_bootstrap, split_values
 from .pairing import complete_runs, document_loader, is_unpruned, pair_key, pairable, row_keys, same_row
 
+FILES = ("models_equal_ratio.csv", "models_equal_ratio_complete.json")
 MARGIN_STDERRS = 4.0  # 1.96 standard errors are then under half the margin
 RATIO_TOLERANCE = 0.01  # widths are whole neurons: 40 % of 1536 and 50 % of 2048 give 1.6007 and 1.6
 MATCH_KEYS = ("task", "num_fewshot", "limit", "limit_per_subtask", "fewshot_seed", "data_source")
@@ -273,14 +274,14 @@ def _row(a, base_a, b, base_b, metric, loaded, chance: dict, settings: PairedSet
 
 def write_equal_ratio(
     completes,
-    csv_path,
-    json_path,
+    out_dir,
     chance: dict | None = None,
     tolerance: float = RATIO_TOLERANCE,
     settings: PairedSettings = DEFAULT_PAIRED,
 ) -> tuple:
-    """The table as a tidy CSV and a complete JSON (its rows, what was left out and why, the
-    settings, and the sha256 of every complete JSON it was computed from). -> (DataFrame, dict)."""
+    """The table as FILES in `out_dir`: a tidy CSV and a complete JSON (its rows, what was left out
+    and why, the settings, and the sha256 of every complete JSON it was computed from).
+    -> (DataFrame, dict)."""
     completes = sorted(map(Path, completes))
     table, left_out = equal_ratio_table(completes, chance, tolerance, settings)
     complete = {
@@ -297,6 +298,6 @@ def write_equal_ratio(
         "rows": table.to_dict(orient="records"),
         "left_out": left_out,
     }
-    atomic_write_text(Path(csv_path), table.to_csv(index=False))
-    atomic_write_json(Path(json_path), complete)
+    atomic_write_text(Path(out_dir) / FILES[0], table.to_csv(index=False))
+    atomic_write_json(Path(out_dir) / FILES[1], complete)
     return table, complete

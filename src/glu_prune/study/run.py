@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import write_equal_ratio
+from ..evaluate.across_models import FILES
 from ..profile import consolidate_profiles, record_keys, run_carbon_profiling
 from ..prune import write_tables
 from ..report import draw_figures
@@ -40,8 +41,6 @@ from .jobs import (
 from .plan import ModelPlan, StudyPlan, load_plan
 from .pool import run_pool
 from .restore import restore_part
-
-EQUAL_RATIO = "models_equal_ratio"  # results file names of the comparison across models
 
 
 def run_study(
@@ -113,10 +112,9 @@ def _across_models(plan: StudyPlan, results: Path, console: Console) -> dict | N
     completes = [results / f"{v}_complete.json" for v in views if (results / f"{v}_complete.json").is_file()]
     if len({p.name for p in plan.parts}) < 2 or not completes:
         return None
-    paths = (results / f"{EQUAL_RATIO}.csv", results / f"{EQUAL_RATIO}_complete.json")
     with console.reporting_damage("models at equal expansion ratios"):
-        table, complete = write_equal_ratio(completes, *paths, chance=CHANCE)
-        console.say(f"  {paths[0].name}: {len(table)} rows, {len(complete['left_out'])} left out")
+        table, complete = write_equal_ratio(completes, results, chance=CHANCE)
+        console.say(f"  {FILES[0]}: {len(table)} rows, {len(complete['left_out'])} left out")
     return {"rows": len(table), "left_out": len(complete["left_out"])}
 
 
