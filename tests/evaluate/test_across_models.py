@@ -20,7 +20,7 @@ from glu_prune.report.fig_equal_ratio import equal_ratio_figure
 from glu_prune.report.results import load_results
 
 FAST = PairedSettings(n_resamples=500)
-STUDY = Path(__file__).parents[2] / "results" / "full-study"
+RESULTS = Path(__file__).parents[2] / "results"
 N = 40
 
 
@@ -151,25 +151,30 @@ def test_other_documents_or_no_unpruned_run_are_left_out_with_the_reason(tmp_pat
     assert table.empty and left_out[0]["reason"] == "no unpruned run with the same settings"
 
 
-def test_the_committed_table_is_recomputed_from_the_committed_study(tmp_path):
-    """Every row of results/full-study/models_equal_ratio.csv from the complete JSONs it names (whose
-    sha256 it records): the same runs, documents and statistics (the interval at fewer resamples)."""
-    stored = json.loads((STUDY / "models_equal_ratio_complete.json").read_text())
-    sources = [STUDY / s["file"] for s in stored["sources"]]
-    assert len(sources) == 4
+@pytest.mark.parametrize(
+    "folder, files, lambada_n",
+    [("full-study", 4, 1000), ("lambada-whole-split", 2, 5153)],
+)
+def test_the_committed_tables_are_recomputed_from_their_files(tmp_path, folder, files, lambada_n):
+    """Every row of a committed models_equal_ratio.csv from the complete JSONs it names (whose sha256
+    it records): the same runs, documents and statistics (the interval at fewer resamples)."""
+    where = RESULTS / folder
+    stored = json.loads((where / "models_equal_ratio_complete.json").read_text())
+    sources = [where / s["file"] for s in stored["sources"]]
+    assert len(sources) == files
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in sources] == [
         s["sha256"] for s in stored["sources"]
     ]
     table, left_out = equal_ratio_table(sources, stored["chance"], stored["tolerance"], FAST)
-    committed = pd.read_csv(STUDY / "models_equal_ratio.csv")
+    committed = pd.read_csv(where / "models_equal_ratio.csv")
     assert len(table) == len(committed) == len(stored["rows"]) > 0 and left_out == stored["left_out"]
     keys = ["checkpoint_a", "checkpoint_b", "metric", "same_prompts"]
     assert table[keys].to_dict("records") == committed[keys].to_dict("records")
     for column in ("n_paired", "share_a", "share_b", "difference"):
         assert table[column].tolist() == pytest.approx(committed[column].tolist(), rel=1e-12)
     lambada = committed[(committed["task"] == "lambada_openai") & (committed["metric"] == "acc")]
-    assert set(lambada["n_paired"]) == {1000} and set(lambada["same_prompts"]) == {True}
-    shutil.copy(STUDY / "models_equal_ratio.csv", tmp_path)
+    assert set(lambada["n_paired"]) == {lambada_n} and set(lambada["same_prompts"]) == {True}
+    shutil.copy(where / "models_equal_ratio.csv", tmp_path)
     found = load_results(tmp_path).equal_ratio
     assert len(found) == len(committed)
     assert equal_ratio_figure(found, tmp_path / "equal.png").stat().st_size > 10_000

@@ -24,6 +24,7 @@ import datetime
 import hashlib
 import itertools
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -291,8 +292,9 @@ def write_equal_ratio(
         "chance": chance or {},
         "tolerance": tolerance,
         "paired": asdict(settings),
-        "sources": [
-            {"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in completes
+        "sources": [  # each file relative to out_dir
+            {"file": os.path.relpath(p, out_dir), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+            for p in completes
         ],
         "csv_columns": list(COLUMNS),
         "rows": table.to_dict(orient="records"),

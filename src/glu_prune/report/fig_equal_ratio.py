@@ -79,7 +79,7 @@ def equal_ratio_figure(frame, path: Path) -> Path | None:
             ]
             ax.errorbar(x, y, yerr=err, fmt="o", ms=5, capsize=3, color=f"C{(i + 1) % 10}", label=label)
         ax.axhline(0.0, color="0.3", lw=0.8)
-        ax.set_xticks(np.arange(len(tasks)), tasks, rotation=30, ha="right", fontsize=7)
+        ax.set_xticks(np.arange(len(tasks)), [t.replace("_", "_\n") for t in tasks], fontsize=7)
         levels = f"{num(p['pruning_pct_a'].iloc[0])} % against {num(p['pruning_pct_b'].iloc[0])} %"
         ax.set_title(f"A = {model_a}, B = {model_b}\nexpansion ratio {ratio:g} ({levels})", fontsize=9)
     legend(fig, axes, "series")
