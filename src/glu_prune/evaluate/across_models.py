@@ -1,7 +1,7 @@
 """Two models at the same GLU expansion ratio: does the same ratio cost the same on both?
 
 The original study's 1B-vs-3B question. Each model's pruned run keeps a share of its own unpruned
-score (> 1 is better):
+score (higher is better; 1 keeps all of it):
 - of its margin above chance, (pruned - chance) / (unpruned - chance), where the task has a chance
   level (multiple choice: both shares reach 0 at chance, whatever each model's unpruned score). It
   means something only where both unpruned margins are known (`margin_resolved`: each at least
