@@ -153,7 +153,7 @@ def test_other_documents_or_no_unpruned_run_are_left_out_with_the_reason(tmp_pat
 
 @pytest.mark.parametrize(
     "folder, files, lambada_n",
-    [("full-study", 4, 1000), ("lambada-whole-split", 2, 5153)],
+    [("full-study", 4, 1000), ("equal-ratio-whole-splits", 2, 5153)],
 )
 def test_the_committed_tables_are_recomputed_from_their_files(tmp_path, folder, files, lambada_n):
     """Every row of a committed models_equal_ratio.csv from the complete JSONs it names (whose sha256

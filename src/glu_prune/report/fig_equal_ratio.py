@@ -14,7 +14,7 @@ from .metrics import headline
 from .plotting import figure, grid, hide_unused, legend, num, save, series_label
 
 BARS = (
-    "points: share of its own unpruned score model A keeps minus the share model B keeps (> 1 is better "
+    "points: share of its own unpruned score model A keeps minus the share model B keeps (higher is better "
     "for a share: multiple choice as (pruned - chance) / (unpruned - chance), other scores as pruned / "
     "unpruned, perplexities as unpruned / pruned); error bars: 95 % paired bootstrap interval over the "
     "documents both models answered, each row on its own (not adjusted for the number of rows)"
