@@ -107,10 +107,11 @@ def run_study(
 
 def _across_models(plan: StudyPlan, results: Path, console: Console) -> dict | None:
     """The parts' pruned runs at the expansion ratios two models share (evaluate/across_models.py)."""
-    console.say("[5/5] models at equal expansion ratios, figures")
+    several = len({p.name for p in plan.parts}) > 1
+    console.say(f"[5/5] {'models at equal expansion ratios, ' if several else ''}figures")
     views = [v for p in plan.parts for v in (p.sweep_view, p.comparison_view)]
     completes = [results / f"{v}_complete.json" for v in views if (results / f"{v}_complete.json").is_file()]
-    if len({p.name for p in plan.parts}) < 2 or not completes:
+    if not several or not completes:
         return None
     with console.reporting_damage("models at equal expansion ratios"):
         table, complete = write_equal_ratio(completes, results, chance=CHANCE)
