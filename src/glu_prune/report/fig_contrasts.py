@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .intervals import ALPHA, better_ratio
-from .metrics import headline
+from .metrics import headline, headline_mask
 from .plotting import figure, grid, hide_unused, legend, log_if_wide, save, series_label
 
 BARS = (
@@ -30,16 +30,8 @@ def headline_contrasts(frame):
     method (1) for metrics where lower is better."""
     import numpy as np
 
-    heads = [headline(t) for t in frame["task"]]
-    keep = np.array(
-        [
-            m is not None and (r.metric, r.filter) == (m.name, m.filter)
-            for m, r in zip(heads, frame.itertuples(), strict=True)
-        ],
-        bool,
-    )
-    rows = frame[keep]
-    up = np.array([m.higher_is_better for m, k in zip(heads, keep, strict=True) if k], bool)
+    rows = frame[headline_mask(frame)]
+    up = np.array([headline(t).higher_is_better for t in rows["task"]], bool)
     ratio = better_ratio(up, *(rows[c].to_numpy(float) for c in ("ratio", "ratio_ci_low", "ratio_ci_high")))
     delta = (rows[c].to_numpy(float) for c in ("delta", "delta_ci_low", "delta_ci_high"))
     better, low, high = (np.where(up, d, r) for d, r in zip(delta, ratio, strict=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..evaluate.across_models import MARGIN_STDERRS
-from .metrics import headline
+from .metrics import headline_mask
 from .plotting import figure, grid, hide_unused, legend, num, save, series_label
 
 BARS = (
@@ -23,16 +23,7 @@ BARS = (
 
 def headline_rows(frame):
     """The rows of each task's headline metric whose unpruned margins above chance are known."""
-    import numpy as np
-
-    keep = np.array(
-        [
-            (m := headline(t)) is not None and (metric, flt) == (m.name, m.filter)
-            for t, metric, flt in zip(frame["task"], frame["metric"], frame["filter"], strict=True)
-        ],
-        bool,
-    )
-    return frame[frame["margin_resolved"].astype(bool).to_numpy() & keep]
+    return frame[frame["margin_resolved"].astype(bool).to_numpy() & headline_mask(frame)]
 
 
 def equal_ratio_figure(frame, path: Path) -> Path | None:

@@ -83,3 +83,17 @@ def group_of(task: str) -> str:
 
 def headline(task: str) -> Metric | None:
     return PRIMARY_METRICS[task][0] if task in PRIMARY_METRICS else None
+
+
+def headline_mask(frame):
+    """Per row of a table with task, metric and filter columns: is it its task's headline metric?
+    (A task without one has none.)"""
+    import numpy as np
+
+    return np.array(
+        [
+            (m := headline(t)) is not None and (metric, flt) == (m.name, m.filter)
+            for t, metric, flt in zip(frame["task"], frame["metric"], frame["filter"], strict=True)
+        ],
+        bool,
+    )
