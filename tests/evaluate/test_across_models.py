@@ -1,5 +1,6 @@
-"""Two models at the same expansion ratio: the arithmetic of the share difference, which runs match
-(constructed per-document files), and the committed study's table recomputed from its own files."""
+"""Two models at the same expansion ratio or percentage: the arithmetic of the share difference,
+which runs match (constructed per-document files), and the committed tables recomputed from their
+own files."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pandas as pd
 import pytest
 
 from glu_prune.errors import UserError
-from glu_prune.evaluate.across_models import COLUMNS, equal_ratio_table, share_difference
+from glu_prune.evaluate.across_models import COLUMNS, FILES, across_models_table, share_difference
 from glu_prune.evaluate.documents import write_documents
 from glu_prune.evaluate.paired import PairedSettings
-from glu_prune.report.fig_equal_ratio import equal_ratio_figure
+from glu_prune.report.fig_models_compared import models_compared_figure
 from glu_prune.report.results import load_results
 
 FAST = PairedSettings(n_resamples=500)
@@ -110,23 +111,35 @@ def complete(tmp_path, name, runs):
     return path
 
 
-def test_runs_of_one_series_at_the_same_ratio_match(tmp_path):
+def test_runs_of_one_series_at_the_same_ratio_or_percentage_match(tmp_path):
     docs = tmp_path / "docs"
     small = [
         run(docs, "small", "s0", ones(30), ratio=2.67),
         run(docs, "small", "s40", ones(25), "maw", 40, ratio=1.6007),
         run(docs, "small", "s20", ones(25), "maw", 20, ratio=2.13),
         run(docs, "small", "s40vow", ones(10), "vow", 40, ratio=1.6007),
+        run(docs, "small", "s30", ones(24), "maw", 30, ratio=1.87),
     ]
     large = [
         run(docs, "large", "l0", ones(20), ratio=3.2, prompts="chat"),
         run(docs, "large", "l50", ones(15), "maw", 50, ratio=1.6, prompts="chat"),
         run(docs, "large", "l20", ones(18), "maw", 20, ratio=2.56, prompts="chat"),
+        run(docs, "large", "l30vow", ones(18), "vow", 30, ratio=2.24, prompts="chat"),
     ]
-    table, left_out = equal_ratio_table(
-        [complete(tmp_path, "a", small), complete(tmp_path, "b", large)], {"piqa": 0.25}, 0.01, FAST
+    loaded = run(docs, "large", "lx", ones(15), ratio=1.6, prompts="chat")  # a pruned dir: no series
+    loaded["identity"]["pruned_dir"] = "somewhere"
+    table, left_out = across_models_table(
+        [complete(tmp_path, "a", small), complete(tmp_path, "b", [*large, loaded])],
+        {"piqa": 0.25},
+        0.01,
+        FAST,
     )
-    assert list(table.columns) == list(COLUMNS) and len(table) == 1 and not left_out
+    assert list(table.columns) == list(COLUMNS) and not left_out
+    # maw at ratio 1.60 (50 % against 40 %) and at 20 % (2.56 against 2.13); not vow at 30 against 40 %
+    assert table[["matched_on", "checkpoint_a", "checkpoint_b"]].values.tolist() == [
+        ["expansion_ratio", "l50", "s40"],
+        ["pruning_pct", "l20", "s20"],
+    ]
     row = table.iloc[0]
     assert (row["model_a"], row["model_b"], row["method"]) == ("large", "small", "maw")
     assert (row["pruning_pct_a"], row["pruning_pct_b"]) == (50, 40)
@@ -134,6 +147,9 @@ def test_runs_of_one_series_at_the_same_ratio_match(tmp_path):
     assert (row["share_a"], row["share_b"], row["chance"]) == (0.5, 0.75, 0.25)
     assert row["difference"] == -0.25 and not row["same_prompts"]
     assert (row["checkpoint_a"], row["baseline_checkpoint_b"]) == ("l50", "s0")
+    # at 20 %: large keeps (0.45 - 0.25) / 0.25, small the same 0.75
+    pct = table.iloc[1]
+    assert (pct["share_a"], pct["share_b"], pct["expansion_ratio_a"]) == (pytest.approx(0.8), 0.75, 2.56)
 
 
 def test_other_documents_or_no_unpruned_run_are_left_out_with_the_reason(tmp_path):
@@ -143,38 +159,46 @@ def test_other_documents_or_no_unpruned_run_are_left_out_with_the_reason(tmp_pat
         run(docs, "large", "l0", ones(20), hashes="x"),
         run(docs, "large", "l50", ones(15), "maw", 50, ratio=1.6, hashes="x"),
     ]
-    table, left_out = equal_ratio_table(
+    table, left_out = across_models_table(
         [complete(tmp_path, "a", small), complete(tmp_path, "b", other)], None, 0.01, FAST
     )
     assert table.empty and "other documents" in left_out[0]["reason"]
-    table, left_out = equal_ratio_table([complete(tmp_path, "a", small), complete(tmp_path, "b", other[1:])])
+    table, left_out = across_models_table(
+        [complete(tmp_path, "a", small), complete(tmp_path, "b", other[1:])]
+    )
     assert table.empty and left_out[0]["reason"] == "no unpruned run with the same settings"
 
 
 @pytest.mark.parametrize(
-    "folder, files, lambada_n",
-    [("full-study", 4, 1000), ("equal-ratio-whole-splits", 2, 5153)],
+    "folder, files, lambada_n, matched",
+    [
+        ("full-study", 4, 1000, {"expansion_ratio", "pruning_pct"}),
+        ("two-models-whole-splits", 2, 5153, {"expansion_ratio"}),
+    ],
 )
-def test_the_committed_tables_are_recomputed_from_their_files(tmp_path, folder, files, lambada_n):
-    """Every row of a committed models_equal_ratio.csv from the complete JSONs it names (whose sha256
+def test_the_committed_tables_are_recomputed_from_their_files(tmp_path, folder, files, lambada_n, matched):
+    """Every row of a committed models_compared.csv from the complete JSONs it names (whose sha256
     it records): the same runs, documents and statistics (the interval at fewer resamples)."""
     where = RESULTS / folder
-    stored = json.loads((where / "models_equal_ratio_complete.json").read_text())
+    stored = json.loads((where / FILES[1]).read_text())
     sources = [where / s["file"] for s in stored["sources"]]
     assert len(sources) == files
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in sources] == [
         s["sha256"] for s in stored["sources"]
     ]
-    table, left_out = equal_ratio_table(sources, stored["chance"], stored["tolerance"], FAST)
-    committed = pd.read_csv(where / "models_equal_ratio.csv")
+    table, left_out = across_models_table(sources, stored["chance"], stored["tolerance"], FAST)
+    committed = pd.read_csv(where / FILES[0])
     assert len(table) == len(committed) == len(stored["rows"]) > 0 and left_out == stored["left_out"]
-    keys = ["checkpoint_a", "checkpoint_b", "metric", "same_prompts"]
+    keys = ["checkpoint_a", "checkpoint_b", "matched_on", "metric", "same_prompts"]
     assert table[keys].to_dict("records") == committed[keys].to_dict("records")
     for column in ("n_paired", "share_a", "share_b", "difference"):
         assert table[column].tolist() == pytest.approx(committed[column].tolist(), rel=1e-12)
     lambada = committed[(committed["task"] == "lambada_openai") & (committed["metric"] == "acc")]
     assert set(lambada["n_paired"]) == {lambada_n} and set(lambada["same_prompts"]) == {True}
-    shutil.copy(where / "models_equal_ratio.csv", tmp_path)
-    found = load_results(tmp_path).equal_ratio
+    assert set(committed["matched_on"]) == matched
+    shutil.copy(where / FILES[0], tmp_path)
+    found = load_results(tmp_path).models_compared
     assert len(found) == len(committed)
-    assert equal_ratio_figure(found, tmp_path / "equal.png").stat().st_size > 10_000
+    for matched_on in sorted(matched):
+        drawn = models_compared_figure(found, matched_on, tmp_path / f"{matched_on}.png")
+        assert drawn.stat().st_size > 10_000

@@ -84,9 +84,14 @@ def test_a_study_of_two_models_end_to_end(tmp_path, tiny_dir, capsys):
     for model in (EMBEDDED, "tiny-llama"):
         profile = pd.read_csv(results / f"{model}_profile_results.csv")
         assert set(profile["pruning_pct"]) == {0, 40} and profile["tpot_ms"].gt(0).all()
-    # the two models side by side where their expansion ratios meet: here nowhere (1.60 against 1.80)
-    assert status["equal_ratio"] == {"rows": 0, "left_out": 0}
-    assert pd.read_csv(results / "models_equal_ratio.csv").empty
+    # the two models side by side where their levels meet: not at a ratio (1.60 against 1.80), at 40 %
+    # with MAW on the one task both swept (wikipedia_ppl's three perplexities)
+    assert status["models_compared"] == {"rows": 3, "left_out": 0}
+    compared = pd.read_csv(results / "models_compared.csv")
+    assert set(zip(compared["matched_on"], compared["method"], compared["task"])) == {
+        ("pruning_pct", "maw", "wikipedia_ppl")
+    }
+    assert set(compared["pruning_pct_a"]) == {40} and compared["n_paired"].gt(0).all()
     arch = pd.read_csv(results / "model_architectures" / "expansion_rates_summary.csv")
     assert arch["model"].nunique() == 2 and set(arch["pruning_pct"]) == {0, 40}
 

@@ -1,9 +1,9 @@
 """Evaluation: suites as data, checkpointed lm-eval runs with their per-document values, tidy
 records, paired statistics against the unpruned model (IFEval also by kind of instruction), answer
 bias on two-choice tasks, consolidation, the selection-method comparison, and two models at the same
-expansion ratio."""
+expansion ratio or percentage."""
 
-from .across_models import equal_ratio_table, write_equal_ratio
+from .across_models import across_models_table, write_across_models
 from .answer_bias import answer_bias
 from .backend import BACKENDS, NAME, STOCK, backend_class, run_info
 from .comparison import compare_methods, comparison_configs, comparison_table
@@ -19,6 +19,7 @@ from .settings import EvalSettings, EvalStatus
 from .suites import BENCHMARKS_BASE, BENCHMARKS_INSTRUCT, SUITES, TaskSpec, named_tasks, suite_tasks
 
 __all__ = [
+    "across_models_table",
     "answer_bias",
     "BACKENDS",
     "BENCHMARKS_BASE",
@@ -40,7 +41,6 @@ __all__ = [
     "backend_class",
     "config_label",
     "consolidate_results",
-    "equal_ratio_table",
     "instruction_kinds",
     "named_tasks",
     "paired_columns",
@@ -53,5 +53,5 @@ __all__ = [
     "task_requests",
     "tidy_rows",
     "validate",
-    "write_equal_ratio",
+    "write_across_models",
 ]

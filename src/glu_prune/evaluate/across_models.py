@@ -1,4 +1,5 @@
-"""Two models at the same GLU expansion ratio: does the same ratio cost the same on both?
+"""Two models pruned to the same level: does the same expansion ratio, or the same percentage,
+cost the same on both?
 
 The original study's 1B-vs-3B question. Each model's pruned run keeps a share of its own unpruned
 score (higher is better; 1 keeps all of it):
@@ -14,7 +15,9 @@ format (the instruct model may read a chat template; `same_prompts` says so), so
 per-document columns (each model pruned and unpruned) are resampled together: one paired bootstrap
 (`scipy.stats.bootstrap(..., paired=True)`, PairedSettings) gives the interval of the difference
 and of each share. Runs match when they are the same series (every pruning setting but the level)
-and their achieved expansion ratios differ by at most RATIO_TOLERANCE. Intervals are per row (95 %),
+and either their achieved expansion ratios differ by at most RATIO_TOLERANCE (`matched_on`
+"expansion_ratio") or they were asked for the same percentage ("pruning_pct"; models of one
+expansion ratio meet at both, and count as matched on the ratio). Intervals are per row (95 %),
 not adjusted for the number of rows.
 """
 
@@ -36,7 +39,7 @@ from ..store import atomic_write_json, atomic_write_text
 from .paired import AGGREGATIONS, DEFAULT_PAIRED, PairedSettings, paired_bootstrap, split_values
 from .pairing import complete_runs, document_loader, is_unpruned, pair_key, pairable, row_keys, same_row
 
-FILES = ("models_equal_ratio.csv", "models_equal_ratio_complete.json")
+FILES = ("models_compared.csv", "models_compared_complete.json")
 MARGIN_STDERRS = 4.0  # 1.96 standard errors are then under half the margin
 RATIO_TOLERANCE = 0.01  # widths are whole neurons: 40 % of 1536 and 50 % of 2048 give 1.6007 and 1.6
 MATCH_KEYS = ("task", "num_fewshot", "limit", "limit_per_subtask", "fewshot_seed", "data_source")
@@ -52,6 +55,7 @@ COLUMNS = (
     "method",
     "divisor",
     "seed",
+    "matched_on",
     "pruning_pct_a",
     "pruning_pct_b",
     "expansion_ratio_a",
@@ -163,7 +167,7 @@ def _documents(run, metric, docs) -> list[tuple]:
     return [(k, docs[k]["doc_hash"], docs[k]["prompt_hash"]) for k in row_keys(run, metric, docs)]
 
 
-def equal_ratio_table(
+def across_models_table(
     completes,
     chance: dict | None = None,
     tolerance: float = RATIO_TOLERANCE,
@@ -171,8 +175,9 @@ def equal_ratio_table(
 ):
     """(table of COLUMNS, [left-out rows with their reason]) over the runs of the given complete
     JSONs (each model's consolidated views; a run in several is read once): every pair of models,
-    every pair of their pruned runs of one series at expansion ratios within `tolerance`, every
-    task-level metric both have; `chance` ({task: chance level}) for the tasks that have one.
+    every pair of their pruned runs of one series at expansion ratios within `tolerance` or at the
+    same requested percentage, every task-level metric both have; `chance` ({task: chance level})
+    for the tasks that have one.
     Raises UserError when a run's own pairing with its unpruned run finds other documents
     (pairing.aligned)."""
     import pandas as pd
@@ -190,9 +195,14 @@ def equal_ratio_table(
     bases = {pair_key(r["identity"]): r for r in runs.values() if is_unpruned(r["identity"])}
     rows, left_out = [], []
     for model_a, model_b in itertools.combinations(sorted(by_model), 2):
-        for a, b in _matches(by_model[model_a], by_model[model_b], tolerance):
+        for a, b, matched_on in _matches(by_model[model_a], by_model[model_b], tolerance):
             base_a, base_b = bases.get(pair_key(a["identity"])), bases.get(pair_key(b["identity"]))
-            where = {"checkpoint_a": a["checkpoint"], "checkpoint_b": b["checkpoint"], "task": a["task"]}
+            where = {
+                "checkpoint_a": a["checkpoint"],
+                "checkpoint_b": b["checkpoint"],
+                "task": a["task"],
+                "matched_on": matched_on,
+            }
             if base_a is None or base_b is None:
                 left_out.append({**where, "reason": "no unpruned run with the same settings"})
                 continue
@@ -205,28 +215,32 @@ def equal_ratio_table(
                 if isinstance(row, str):
                     left_out.append({**where, "metric": metric["metric"], "reason": row})
                 else:
-                    rows.append(row)
+                    rows.append(row | {"matched_on": matched_on})
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    order = ["model_a", "model_b", "task", "metric", "method", "seed", "expansion_ratio_a"]
+    order = ["model_a", "model_b", "matched_on", "task", "metric", "method", "seed", "expansion_ratio_a"]
     return table.sort_values(order, kind="stable").reset_index(drop=True), left_out
 
 
 def _matches(runs_a: list[dict], runs_b: list[dict], tolerance: float):
-    """(a, b): pruned runs of one series and task at expansion ratios within `tolerance`."""
+    """(a, b, matched_on): runs pruned here (not loaded pruned: their series is unknown) of one series
+    and task, at expansion ratios within `tolerance` or asked for the same percentage."""
     index: dict = {}
     for b in runs_b:
-        if not is_unpruned(b["identity"]):
+        if b["identity"].get("prune") is not None:
             index.setdefault((_series(b["identity"]), _task(b["identity"])), []).append(b)
     for a in runs_a:
-        if is_unpruned(a["identity"]):
+        if a["identity"].get("prune") is None:
             continue
+        pct = a["identity"]["prune"].get("pct")
         for b in index.get((_series(a["identity"]), _task(a["identity"])), []):
             if abs(a["pruning"]["expansion_ratio"] - b["pruning"]["expansion_ratio"]) <= tolerance:
-                yield a, b
+                yield a, b, "expansion_ratio"
+            elif pct and pct == b["identity"]["prune"].get("pct"):
+                yield a, b, "pruning_pct"
 
 
 def _row(a, base_a, b, base_b, metric, loaded, chance: dict, settings: PairedSettings) -> dict | str:
-    """One row of the table, or why the metric cannot be compared."""
+    """One row of the table (but its `matched_on`), or why the metric cannot be compared."""
     other = same_row(b, metric)
     if other is None:
         return f"{b['model']} has no such metric"
@@ -273,7 +287,7 @@ def _row(a, base_a, b, base_b, metric, loaded, chance: dict, settings: PairedSet
     }
 
 
-def write_equal_ratio(
+def write_across_models(
     completes,
     out_dir,
     chance: dict | None = None,
@@ -284,7 +298,7 @@ def write_equal_ratio(
     and why, the settings, and the sha256 of every complete JSON it was computed from).
     -> (DataFrame, dict)."""
     completes = sorted(map(Path, completes))
-    table, left_out = equal_ratio_table(completes, chance, tolerance, settings)
+    table, left_out = across_models_table(completes, chance, tolerance, settings)
     complete = {
         "consolidated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "provenance": provenance(),

@@ -28,12 +28,12 @@ from .analysis import normalise_to_baseline
 from .fig_answer_bias import answer_bias_figure
 from .fig_capability import capability_figure
 from .fig_contrasts import contrasts_figure
-from .fig_equal_ratio import equal_ratio_figure
 from .fig_fidelity import fidelity_figure
 from .fig_groups import groups_figure
 from .fig_ifeval_kinds import ifeval_kinds_figure
 from .fig_methods import methods_figure
 from .fig_models import models_figure
+from .fig_models_compared import models_compared_figure
 from .fig_performance import performance_figure
 from .plotting import series_label
 from .results import ResultSet, join_key, key_cell, load_results
@@ -72,8 +72,8 @@ def draw_figures(results, out_dir=None) -> FigureReport:
     kinds = rs.ifeval_kinds if rs.ifeval_kinds is not None else pd.DataFrame()
     contrasts = rs.contrasts if rs.contrasts is not None else pd.DataFrame()
     bias = rs.answer_bias if rs.answer_bias is not None else pd.DataFrame()
-    equal = rs.equal_ratio if rs.equal_ratio is not None else pd.DataFrame()
-    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts, bias, equal)):
+    compared = rs.models_compared if rs.models_compared is not None else pd.DataFrame()
+    if all(t.empty for t in (rs.evaluation, rs.profiles, fidelity, kinds, contrasts, bias, compared)):
         raise UserError(f"no evaluation, fidelity or profile results (tidy CSVs) found in {results}")
     report = FigureReport()
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
@@ -91,7 +91,7 @@ def draw_figures(results, out_dir=None) -> FigureReport:
         _per_model(kinds, ifeval_kinds_figure, "ifeval_kinds", out, report)
         _per_model(bias, answer_bias_figure, "answer_bias", out, report)
         _models_figures(rs.evaluation, fidelity, out, report)
-        _equal_ratio_figures(equal, out, report)
+        _models_compared_figures(compared, out, report)
         if rs.profiles.empty:
             report.notes.append("performance figure: no profile results (*_profile_results.csv) found")
         else:
@@ -220,12 +220,16 @@ def _models_figures(evaluation, fidelity, out: Path, report: FigureReport) -> No
         )
 
 
-def _equal_ratio_figures(table, out: Path, report: FigureReport) -> None:
+def _models_compared_figures(table, out: Path, report: FigureReport) -> None:
     for source, frame in table.groupby("data_source") if not table.empty else []:
-        report.add(
-            equal_ratio_figure(frame, out / f"models_equal_ratio_{source}.png"),
-            f"models at equal expansion ratios ({source}): no task's headline metric",
-        )
+        for matched_on, name, level in (
+            ("expansion_ratio", "ratio", "ratios"),
+            ("pruning_pct", "pct", "percentages"),
+        ):
+            report.add(
+                models_compared_figure(frame, matched_on, out / f"models_equal_{name}_{source}.png"),
+                f"models at equal {level} ({source}): no task's headline metric compared",
+            )
 
 
 def _performance_figures(profiles, out: Path, report: FigureReport) -> None:

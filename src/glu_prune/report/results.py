@@ -17,7 +17,7 @@ EVAL_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "value", "st
 PROFILE_COLUMNS = {"model", "pruning_pct", "workload", "batch_size", "ttft_ms", "tpot_ms"}
 CONTRAST_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "reference_method", "delta"}
 KINDS_COLUMNS = {"model", "method", "pruning_pct", "metric", "kind", "instructions", "followed", "value"}
-EQUAL_RATIO_COLUMNS = {"model_a", "model_b", "task", "metric", "method", "share_a", "share_b", "difference"}
+MODELS_COLUMNS = {"model_a", "model_b", "matched_on", "task", "metric", "method", "share_a", "difference"}
 BIAS_COLUMNS = {"model", "method", "pruning_pct", "task", "metric", "answer_share_1", "balanced_accuracy"}
 # cells every row of a whole table has (a value or stderr may be missing; these never are)
 EVAL_KEYS = ("model", "method", "pruning_pct", "task", "metric")
@@ -34,7 +34,7 @@ class ResultSet:
     ifeval_kinds: object = None  # the rows of *ifeval_kinds.csv files (evaluate/ifeval_kinds.py)
     contrasts: object = None  # the rows of *contrasts.csv files (evaluate/contrasts.py)
     answer_bias: object = None  # the rows of *answer_bias.csv files (evaluate/answer_bias.py)
-    equal_ratio: object = None  # the rows of models_equal_ratio.csv files (evaluate/across_models.py)
+    models_compared: object = None  # the rows of models_compared.csv files (evaluate/across_models.py)
     sources: dict = field(
         default_factory=dict
     )  # {"evaluation": [csv...], "profiles": [csv...], "ignored": [...]}
@@ -121,7 +121,7 @@ DERIVED = (
      ["checkpoint", "reference_checkpoint", "task", "metric", "filter"]),
     ("answer_bias", BIAS_COLUMNS, ("model", "method", "pruning_pct", "task", "metric"),
      ["checkpoint", "metric", "filter"]),
-    ("equal_ratio", EQUAL_RATIO_COLUMNS, ("model_a", "model_b", "task", "metric", "method"),
+    ("models_compared", MODELS_COLUMNS, ("model_a", "model_b", "matched_on", "task", "metric", "method"),
      ["checkpoint_a", "checkpoint_b", "metric", "filter"]),
 )  # fmt: skip
 

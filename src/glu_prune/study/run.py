@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluate import write_equal_ratio
+from ..evaluate import write_across_models
 from ..evaluate.across_models import FILES
 from ..profile import consolidate_profiles, record_keys, run_carbon_profiling
 from ..prune import write_tables
@@ -88,7 +88,7 @@ def run_study(
                 _restore(part, Path(restore_from), out / part.name, console)
             part_run = _PartRun(part, plan.source, out / part.name, results, lanes or part.lanes, console)
             status["parts"][part.name] = part_run.run(profile, work, only)
-        status["equal_ratio"] = _across_models(plan, results, console)
+        status["models_compared"] = _across_models(plan, results, console)
         with console.reporting_damage("figures"):
             report = draw_figures(results, results / "figures")
     finally:
@@ -106,15 +106,16 @@ def run_study(
 
 
 def _across_models(plan: StudyPlan, results: Path, console: Console) -> dict | None:
-    """The parts' pruned runs at the expansion ratios two models share (evaluate/across_models.py)."""
+    """The parts' pruned runs at the expansion ratios and percentages two models share
+    (evaluate/across_models.py)."""
     several = len({p.name for p in plan.parts}) > 1
-    console.say(f"[5/5] {'models at equal expansion ratios, ' if several else ''}figures")
+    console.say(f"[5/5] {'models at equal expansion ratios and percentages, ' if several else ''}figures")
     views = [v for p in plan.parts for v in (p.sweep_view, p.comparison_view)]
     completes = [results / f"{v}_complete.json" for v in views if (results / f"{v}_complete.json").is_file()]
     if not several or not completes:
         return None
-    with console.reporting_damage("models at equal expansion ratios"):
-        table, complete = write_equal_ratio(completes, results, chance=CHANCE)
+    with console.reporting_damage("models at equal levels"):
+        table, complete = write_across_models(completes, results, chance=CHANCE)
         console.say(f"  {FILES[0]}: {len(table)} rows, {len(complete['left_out'])} left out")
     return {"rows": len(table), "left_out": len(complete["left_out"])}
 

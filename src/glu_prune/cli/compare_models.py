@@ -1,10 +1,10 @@
-"""glu-prune equal-ratio --results DIR [DIR ...] [--out DIR] [--tolerance 0.01]
+"""glu-prune compare-models --results DIR [DIR ...] [--out DIR] [--tolerance 0.01]
 
 Two or more models' consolidated evaluations (each model's `*_complete.json` with its per-document
-files, e.g. the 1B and the 3B results of the 02_Evaluate notebooks) at the expansion ratios they
-share: each model's share of its unpruned score and the paired difference (evaluate/across_models.py),
-written as models_equal_ratio.csv and models_equal_ratio_complete.json in --out (default: the first
-DIR); `glu-prune figures --results OUT` draws them.
+files, e.g. the 1B and the 3B results of the 02_Evaluate notebooks) at the expansion ratios and the
+pruning percentages they share: each model's share of its unpruned score and the paired difference
+(evaluate/across_models.py), written as models_compared.csv and models_compared_complete.json in
+--out (default: the first DIR); `glu-prune figures --results OUT` draws them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluate import write_equal_ratio
+from ..evaluate import write_across_models
 from ..evaluate.across_models import FILES, RATIO_TOLERANCE
 from ..report.metrics import CHANCE
 from .common import check_writable_dir
+
+LEVELS = {"expansion_ratio": "ratio", "pruning_pct": "percentage"}
 
 
 def add_arguments(p) -> None:
@@ -63,14 +65,15 @@ def run(args) -> int:
         )
     out = check_writable_dir(args.out or str(dirs[0]))
     out.mkdir(parents=True, exist_ok=True)
-    table, complete = write_equal_ratio(completes, out, chance=CHANCE, tolerance=args.tolerance)
+    table, complete = write_across_models(completes, out, chance=CHANCE, tolerance=args.tolerance)
     for row in complete["left_out"]:
-        print(f"glu-prune equal-ratio: left out: {row}", file=sys.stderr)
+        print(f"glu-prune compare-models: left out: {row}", file=sys.stderr)
     print(f"{out / FILES[0]}: {len(table)} rows from {len(completes)} files ({', '.join(sorted(models))})")
     for r in table.itertuples():
         print(
             f"  {r.task} {r.metric} {r.method}: {r.model_a} {r.pruning_pct_a:g} % vs {r.model_b} "
-            f"{r.pruning_pct_b:g} % (ratio {r.expansion_ratio_a:.2f}): shares {r.share_a:.3f} vs "
+            f"{r.pruning_pct_b:g} % (ratios {r.expansion_ratio_a:.2f} vs {r.expansion_ratio_b:.2f}, "
+            f"same {LEVELS[r.matched_on]}): shares {r.share_a:.3f} vs "
             f"{r.share_b:.3f}, difference {r.difference:+.3f} [{r.difference_ci_low:+.3f}, "
             f"{r.difference_ci_high:+.3f}], n = {r.n_paired}"
             + ("" if r.margin_resolved else " (an unpruned model is near chance: no margin to share)")
