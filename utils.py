@@ -32,6 +32,7 @@ EXPORTS = {
     ],
     "glu_prune.report": [
         "Thresholds",
+        "compare_models",
         "decision_matrix",
         "draw_figures",
         "group_retention",

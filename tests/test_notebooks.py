@@ -131,10 +131,11 @@ def test_method_comparison(tmp_path):
     assert (out / "figures" / f"fidelity_vs_expansion_{MODEL}_wikipedia_ppl.png").is_file()
 
 
+GEMMA = "gemma-3-270m"  # the 3B notebook's stand-in, so that 04 can compare two models
 STUDY = {
     "02_Evaluate_1B": dict(EVAL, TASKS=["wikipedia_ppl"]),
     "02_Evaluate_1B_Instruct": dict(EVAL, TASKS=["lambada_openai"]),
-    "02_Evaluate_3B": dict(EVAL, TASKS=["lambada_openai"]),
+    "02_Evaluate_3B": dict(EVAL, TASKS=["wikipedia_ppl"], MODEL=GEMMA),
     "02_Evaluate_3B_Instruct": dict(EVAL, TASKS=["winogrande"]),
     "03_Evaluate_1B_CARBON": PROFILE,
     "03_Evaluate_3B_CARBON": PROFILE,
@@ -160,8 +161,10 @@ def test_evaluation_notebooks(study_runs, name):
     table = pd.read_csv(study_runs / name / "results.csv")
     assert set(table["pruning_pct"]) == set(OFFLINE["levels"]) and set(table["method"]) == {"none", "maw"}
     assert set(table["task"]) == set(STUDY[name]["TASKS"]) and (table["limit"] == 2).all()
-    assert (table["n_samples"] == 2).all() and (table["model"] == MODEL).all()
-    assert set(table["intermediate_size"]) == {1536, 922}  # unpruned, and 40 % of 1536 removed
+    model = STUDY[name].get("MODEL", MODEL)
+    assert (table["n_samples"] == 2).all() and (table["model"] == model).all()
+    widths = {GEMMA: {2048, 1229}}.get(model, {1536, 922})  # unpruned, and 40 % removed
+    assert set(table["intermediate_size"]) == widths
     for metric, (low, high) in RANGES.items():
         assert table.loc[table.metric == metric, "value"].between(low, high).all(), metric
     assert table["metric"].isin(list(RANGES)).any()
@@ -198,14 +201,42 @@ def test_graphics_notebooks(study_runs, tmp_path, name):
     execute(name, tmp_path, RESULTS_DIR=str(study_runs / GRAPHICS[name]), OUT_DIR=str(figures))
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    model = STUDY[GRAPHICS[name]].get("MODEL", MODEL)
     if "Carbon" in name:
         (png,) = pngs
         dtype = auto_dtype("cpu")[0]  # the notebook profiles in the dtype auto picks on this CPU
         assert png.startswith(f"performance_{MODEL}_{dtype}_") and png.endswith("_maw.png")
     else:
-        assert f"capability_vs_expansion_{MODEL}_offline.png" in pngs
-        fidelity = f"fidelity_vs_expansion_{MODEL}_wikipedia_ppl.png"  # the 02 notebook's fidelity cell
-        assert fidelity in pngs and set(pngs) <= {
-            fidelity,
-            *(f"{kind}_{MODEL}_offline.png" for kind in ("capability_vs_expansion", "capability_groups")),
-        }
+        required, allowed = _capability_figures(model)
+        assert required <= set(pngs) <= allowed
+
+
+def _capability_figures(model) -> tuple[set[str], set[str]]:
+    """(the figures a 02 notebook's results always give, those they may give)."""
+    fidelity = f"fidelity_vs_expansion_{model}_wikipedia_ppl.png"  # the 02 notebook's fidelity cell
+    required = {fidelity, f"capability_vs_expansion_{model}_offline.png"}
+    return required, required | {f"capability_groups_{model}_offline.png"}
+
+
+def test_graphics_compare_two_models(study_runs, tmp_path):
+    """The 3B notebook's results (Gemma here) against the 1B notebook's (SmolLM2): both pruned 40 %
+    with MAW on the same two Wikipedia paragraphs, so they meet at the percentage (ratios 1.92 and
+    1.60), and the figures show both models."""
+    figures = tmp_path / "figures"
+    book = execute(
+        "04_3B_Graphics",
+        tmp_path,
+        RESULTS_DIR=str(study_runs / "02_Evaluate_3B"),
+        COMPARE_WITH=str(study_runs / "02_Evaluate_1B"),
+        OUT_DIR=str(figures),
+    )
+    compared = pd.read_csv(figures / "models_compared.csv")
+    assert set(compared["metric"]) == {"word_perplexity", "byte_perplexity", "bits_per_byte"}
+    assert (compared["matched_on"] == "pruning_pct").all() and (compared["n_paired"] == 2).all()
+    assert (compared["model_a"] == GEMMA).all() and (compared["model_b"] == MODEL).all()
+    assert compared["share_a"].between(0, 1).all() and compared["share_b"].between(0, 1).all()
+    pngs = {p.name for p in figures.glob("*.png")}
+    models = {"models_vs_expansion_offline.png", "models_equal_pct_offline.png"}
+    (required_a, allowed_a), (required_b, allowed_b) = _capability_figures(GEMMA), _capability_figures(MODEL)
+    assert models | required_a | required_b <= pngs <= models | allowed_a | allowed_b
+    assert "not drawn: models at equal ratios (offline)" in printed(book)

@@ -38,7 +38,7 @@ def test_the_committed_study_gives_its_own_table(capsys, tmp_path):
     [
         (["--results", "/nonexistent"], "is not a directory"),
         (["--results", str(RESULTS / "default-study")], r"hold 1 model\(s\) \(smollm2-135m-instruct\)"),
-        (["--results", str(RESULTS / "full-study"), "--tolerance", "-1"], "--tolerance must be in"),
+        (["--results", str(RESULTS / "full-study"), "--tolerance", "-1"], "tolerance must be in"),
     ],
 )
 def test_bad_compare_models_input(capsys, args, match):

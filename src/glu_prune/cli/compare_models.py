@@ -9,14 +9,11 @@ pruning percentages they share: each model's share of its unpruned score and the
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from ..errors import UserError
-from ..evaluate import write_across_models
 from ..evaluate.across_models import FILES, RATIO_TOLERANCE
-from ..report.metrics import CHANCE
+from ..report.compare_models import compare_models
 from .common import check_writable_dir
 
 LEVELS = {"expansion_ratio": "ratio", "pruning_pct": "percentage"}
@@ -33,42 +30,15 @@ def add_arguments(p) -> None:
     )
 
 
-def evaluation_completes(dirs) -> tuple[list[Path], set[str]]:
-    """(the complete JSONs of consolidated lm-eval runs under `dirs`, not fidelity, profiles or
-    this command's own output; the models they hold)."""
-    found, models = [], set()
-    for d in dirs:
-        for path in sorted(Path(d).rglob("*complete.json")):
-            try:
-                runs = json.loads(path.read_text(encoding="utf-8")).get("runs")
-            except (ValueError, OSError, AttributeError):
-                raise UserError(f"{path} is not a readable complete JSON") from None
-            kinds = {(r.get("identity") or {}).get("kind") for r in runs or [] if isinstance(r, dict)}
-            if kinds == {"lm-eval"}:
-                found.append(path)
-                models |= {r["model"] for r in runs}
-    return found, models
-
-
 def run(args) -> int:
-    dirs = [Path(d).expanduser() for d in args.results]
-    for d in dirs:
-        if not d.is_dir():
-            raise UserError(f"--results {d} is not a directory")
-    if not 0 <= args.tolerance < 1:
-        raise UserError(f"--tolerance must be in [0, 1), got {args.tolerance}")
-    completes, models = evaluation_completes(dirs)
-    if len(models) < 2:
-        raise UserError(
-            f"the consolidated evaluations under {', '.join(map(str, dirs))} hold "
-            f"{len(models)} model(s) ({', '.join(sorted(models)) or 'none'}): nothing to compare"
-        )
-    out = check_writable_dir(args.out or str(dirs[0]))
-    out.mkdir(parents=True, exist_ok=True)
-    table, complete = write_across_models(completes, out, chance=CHANCE, tolerance=args.tolerance)
+    out = args.out or args.results[0]
+    if args.out or Path(out).expanduser().is_dir():  # a missing --results dir is compare_models' error
+        out = check_writable_dir(out)
+    table, complete = compare_models(args.results, out, args.tolerance)
     for row in complete["left_out"]:
         print(f"glu-prune compare-models: left out: {row}", file=sys.stderr)
-    print(f"{out / FILES[0]}: {len(table)} rows from {len(completes)} files ({', '.join(sorted(models))})")
+    models = sorted(set(table["model_a"]) | set(table["model_b"]))
+    print(f"{out / FILES[0]}: {len(table)} rows from {len(complete['sources'])} files ({', '.join(models)})")
     for r in table.itertuples():
         print(
             f"  {r.task} {r.metric} {r.method}: {r.model_a} {r.pruning_pct_a:g} % vs {r.model_b} "

@@ -2,6 +2,7 @@
 drawn as figures, and published with a model card."""
 
 from .analysis import group_retention, normalise_to_baseline, performance_summary, ratio_with_stderr
+from .compare_models import compare_models
 from .decision import Thresholds, decision_matrix
 from .figures import FigureReport, draw_figures, show_figures
 from .metrics import CAPABILITY_GROUPS, CHANCE, PRIMARY_METRICS, Metric, group_of, headline
@@ -18,6 +19,7 @@ __all__ = [
     "ResultSet",
     "Thresholds",
     "build_model_card",
+    "compare_models",
     "decision_matrix",
     "draw_figures",
     "eval_results",
