@@ -12,11 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..evaluate.across_models import FILES, RATIO_TOLERANCE
+from ..evaluate.across_models import FILES, MATCHED_ON, RATIO_TOLERANCE
 from ..report.compare_models import compare_models
 from .common import check_writable_dir
-
-LEVELS = {"expansion_ratio": "ratio", "pruning_pct": "percentage"}
 
 
 def add_arguments(p) -> None:
@@ -31,9 +29,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    out = args.out or args.results[0]
-    if args.out or Path(out).expanduser().is_dir():  # a missing --results dir is compare_models' error
-        out = check_writable_dir(out)
+    out = Path(args.out or args.results[0]).expanduser()
+    if args.out or out.is_dir():  # a missing --results dir is compare_models' error
+        out = check_writable_dir(str(out))
     table, complete = compare_models(args.results, out, args.tolerance)
     for row in complete["left_out"]:
         print(f"glu-prune compare-models: left out: {row}", file=sys.stderr)
@@ -43,7 +41,7 @@ def run(args) -> int:
         print(
             f"  {r.task} {r.metric} {r.method}: {r.model_a} {r.pruning_pct_a:g} % vs {r.model_b} "
             f"{r.pruning_pct_b:g} % (ratios {r.expansion_ratio_a:.2f} vs {r.expansion_ratio_b:.2f}, "
-            f"same {LEVELS[r.matched_on]}): shares {r.share_a:.3f} vs "
+            f"same {MATCHED_ON[r.matched_on]}): shares {r.share_a:.3f} vs "
             f"{r.share_b:.3f}, difference {r.difference:+.3f} [{r.difference_ci_low:+.3f}, "
             f"{r.difference_ci_high:+.3f}], n = {r.n_paired}"
             + ("" if r.margin_resolved else " (an unpruned model is near chance: no margin to share)")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..evaluate.across_models import MATCHED_ON
 from ..store import atomic_write_json, slug
 from .analysis import normalise_to_baseline
 from .fig_answer_bias import answer_bias_figure
@@ -222,13 +223,11 @@ def _models_figures(evaluation, fidelity, out: Path, report: FigureReport) -> No
 
 def _models_compared_figures(table, out: Path, report: FigureReport) -> None:
     for source, frame in table.groupby("data_source") if not table.empty else []:
-        for matched_on, name, level in (
-            ("expansion_ratio", "ratio", "ratios"),
-            ("pruning_pct", "pct", "percentages"),
-        ):
+        for matched_on, word in MATCHED_ON.items():
+            name = {"percentage": "pct"}.get(word, word)
             report.add(
                 models_compared_figure(frame, matched_on, out / f"models_equal_{name}_{source}.png"),
-                f"models at equal {level} ({source}): no task's headline metric compared",
+                f"models at equal {word}s ({source}): no task's headline metric compared",
             )
 
 
