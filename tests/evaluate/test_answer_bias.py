@@ -100,6 +100,7 @@ def test_real_golds_give_each_runs_answers(tmp_path):
         STUDY / "smollm2-135m-instruct_offline_complete.json",
         STUDY / "gemma-3-270m_offline_complete.json",
         STUDY.parent / "boolq-whole-split" / "smollm2-135m-instruct" / "complete.json",
+        STUDY.parent / "boolq-whole-split" / "gemma-3-270m" / "complete.json",
     ],
     ids=lambda p: p.relative_to(STUDY.parent).as_posix(),
 )
@@ -117,7 +118,7 @@ def test_the_committed_boolq_runs_answer_no_better_than_a_constant(complete):
     for row in table.itertuples():
         assert row.value == pytest.approx(stored[(row.checkpoint, row.metric)])  # the runs' own scores
     boolq = table[table["task"] == "boolq"]
-    assert len(boolq) >= 5 and boolq["balanced_accuracy"].between(0.45, 0.53).all()
+    assert len(boolq) >= 2 and boolq["balanced_accuracy"].between(0.45, 0.53).all()
     assert (boolq["balanced_ci_high"] < 0.56).all()
 
 

@@ -60,7 +60,7 @@ def test_a_whole_split_begins_with_the_studys_documents_and_answers(complete):
                 else:
                     assert other["values"][metric] == value, (run["checkpoint"], key, metric)
         compared += 1
-    assert compared >= 4  # every folder's unpruned run and at least three pruned ones
+    assert compared >= 2  # every folder's unpruned run and at least one pruned one
 
 
 def test_boolqs_whole_split_meets_the_plans_half_width_on_smollm2():
