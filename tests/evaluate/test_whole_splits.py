@@ -3,12 +3,14 @@ settings: their first documents are the study's own (same documents, prompts and
 log-likelihoods within float32 noise), so a whole split narrows the study's interval instead of
 measuring something else."""
 
-import gzip
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from glu_prune.evaluate.documents import read_documents
+from glu_prune.evaluate.pairing import complete_runs
 
 RESULTS = Path(__file__).parents[2] / "results"
 STUDY = RESULTS / "full-study"
@@ -22,14 +24,14 @@ def _settings(identity: dict) -> str:
 
 def _documents(complete: Path) -> dict:
     """settings -> (run, its per-document rows by (doc_id, filter)) of a complete JSON."""
-    stored = json.loads(complete.read_text())
-    out = {}
-    for run in stored["runs"]:
-        path = complete.parent / stored["documents"]["files"][run["checkpoint"]]
-        with gzip.open(path, "rt") as f:
-            rows = {(r["doc_id"], r["filter"]): r for r in map(json.loads, f)}
-        out[_settings(run["identity"])] = (run, rows)
-    return out
+    runs, documents_of = complete_runs(complete)
+    return {
+        _settings(run["identity"]): (
+            run,
+            {(r["doc_id"], r["filter"]): r for r in read_documents(documents_of(run))},
+        )
+        for run in runs
+    }
 
 
 def test_the_whole_split_folders_are_there():
