@@ -67,6 +67,7 @@ BAD_PRUNE = [
     (["--pct", "10", "--method", "data", "--calibration-samples", "-3"], "--calibration-samples must"),
     (["--pct", "10", "--calibration-samples", "8"], "only apply to data-driven methods"),
     (["--pct", "10", "--method", "random", "--calibration-seq-len", "8"], "not random"),
+    (["--pct", "10", "--threads", "-1"], "--threads must be a positive integer"),
 ]
 
 

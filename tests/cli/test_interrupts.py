@@ -86,6 +86,8 @@ def test_ctrl_c_inside_a_bootstrap_ends_within_seconds(tmp_path, embedded_dir):
         "--offline",
         "--limit",
         "3",
+        "--threads",
+        "1",
         "--out",
         str(out),
     ]
@@ -95,6 +97,7 @@ def test_ctrl_c_inside_a_bootstrap_ends_within_seconds(tmp_path, embedded_dir):
     assert_clean_interrupt(run, took)
     [piqa] = [json.loads(p.read_text()) for p in (out / "checkpoints").glob("*.json")]
     assert piqa["status"] == "done" and piqa["identity"]["task"] == "piqa"  # kept; wikipedia_ppl not saved
+    assert piqa["result"]["run"]["torch_threads"] == 1  # --threads, recorded
 
 
 @pytest.mark.slow

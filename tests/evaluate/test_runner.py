@@ -419,6 +419,8 @@ BAD_EVALUATE = [
     (["--tasks", "piqa", "--levels", "0,10", "--method", "data", "--calibration-seq-len", "0"], "must be"),
     (["--tasks", "piqa", "--levels", "0,150"], "pruning levels must be in [0, 100)"),
     (["--tasks", "piqa", "--pct", "10", "--layers", ","], "expected at least one integer"),
+    (["--tasks", "piqa", "--threads", "0"], "--threads must be a positive integer"),
+    (["--tasks", "piqa", "--threads", "two"], "invalid int value"),
 ]
 
 

@@ -39,7 +39,24 @@ def add_model_arguments(p, dtype: str = "float32") -> None:
         "(default: %(default)s)",
     )
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads of this process (default: torch's, one per core); give each of several "
+        "processes sharing the cores its share, or they slow each other down several-fold; recorded",
+    )
     p.add_argument("--trust-remote-code", action="store_true")
+
+
+def use_threads(args) -> None:
+    """--threads for the rest of this process (torch's own default where it is not given)."""
+    if args.threads is None:
+        return
+    if args.threads < 1:
+        raise UserError(f"--threads must be a positive integer, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
 
 
 def model_spec(args) -> ModelSpec:

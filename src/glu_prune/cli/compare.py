@@ -19,6 +19,7 @@ from .common import (
     parse_float_list,
     parse_int_list,
     print_json,
+    use_threads,
 )
 from .evaluate import add_eval_arguments, eval_settings, selected_tasks, stdout_to_stderr
 
@@ -48,6 +49,7 @@ def run(args) -> int:
     comparison_configs(methods, args.levels, args.seeds, args.divisor, **options)  # validate before loading
     settings = eval_settings(args)
     tasks = selected_tasks(args)
+    use_threads(args)
     spec = model_spec(args)
     out = check_writable_dir(args.out)
     with stdout_to_stderr():

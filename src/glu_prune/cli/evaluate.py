@@ -35,6 +35,7 @@ from .common import (
     parse_float_list,
     print_json,
     prune_config,
+    use_threads,
 )
 
 
@@ -175,6 +176,7 @@ def run(args) -> int:
     settings = eval_settings(args)  # every check runs before any model loads
     tasks = selected_tasks(args)
     configs = prune_configs(args)
+    use_threads(args)
     spec = model_spec(args)
     out = check_writable_dir(args.out)
     with stdout_to_stderr():  # lm-eval prints progress on stdout

@@ -26,6 +26,7 @@ from .common import (
     model_spec,
     parse_float_list,
     print_json,
+    use_threads,
 )
 from .evaluate import prune_configs, stdout_to_stderr
 
@@ -73,6 +74,7 @@ def run(args) -> int:
     if not configs:
         raise UserError("give --pct, --expansion-ratio or --levels with a level above 0")
     text = load_text(args.text)
+    use_threads(args)
     spec = model_spec(args)
     out = check_writable_dir(args.out)
     with stdout_to_stderr():

@@ -78,7 +78,6 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--order", choices=ORDERS, default="auto", help="interleaved (all levels in memory) or shuffled"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; recorded either way)")
     p.add_argument(
         "--prompt-tokenizer",
         help="shape-only models: tokenizer for the prompts (registry name, hub id or folder of tokenizer "

@@ -14,6 +14,7 @@ from .common import (
     model_spec,
     print_json,
     prune_config,
+    use_threads,
 )
 
 
@@ -29,6 +30,7 @@ def run(args) -> int:
     if args.pct is None and args.expansion_ratio is None:
         raise UserError("give one of --pct and --expansion-ratio")
     cfg = prune_config(args)  # validates everything before any model loads
+    use_threads(args)
     spec = model_spec(args)
     out = check_new_output_dir(args.out) if args.out else None
     config = load_config(spec.model, spec.trust_remote_code)
