@@ -118,7 +118,7 @@ def test_the_committed_boolq_runs_answer_no_better_than_a_constant(complete):
     for row in table.itertuples():
         assert row.value == pytest.approx(stored[(row.checkpoint, row.metric)])  # the runs' own scores
     boolq = table[table["task"] == "boolq"]
-    assert len(boolq) >= 2 and boolq["balanced_accuracy"].between(0.45, 0.53).all()
+    assert len(boolq) >= 5 and boolq["balanced_accuracy"].between(0.45, 0.53).all()
     assert (boolq["balanced_ci_high"] < 0.56).all()
 
 
