@@ -65,12 +65,24 @@ def test_a_whole_split_begins_with_the_studys_documents_and_answers(complete):
     assert compared >= 2  # every folder's unpruned run and at least one pruned one
 
 
-def test_boolqs_whole_split_meets_the_plans_half_width_on_smollm2():
-    """results/README 'BoolQ's whole split': the two sweep intervals of the study above the plan's
-    0.04 at 10-40 % (`data` at 10 and 30 % against the unpruned model) are within it here."""
-    results = pd.read_csv(RESULTS / "boolq-whole-split" / "smollm2-135m-instruct" / "results.csv")
+# the study's BoolQ sweep configurations whose intervals at 1,000 documents missed the plan's 0.04
+MISSED = {
+    "smollm2-135m-instruct": {"data": {10.0, 30.0}, "maw": {10.0, 30.0}},  # MAW: the reference
+    "gemma-3-270m": {"data": {10.0, 20.0, 30.0, 40.0}, "maw": {10.0, 20.0, 30.0, 40.0}},
+}
+
+
+@pytest.mark.parametrize("model", MISSED)
+def test_boolqs_whole_split_meets_the_plans_half_width(model):
+    """results/README 'BoolQ's whole split': the sweep intervals of the study above the plan's 0.04
+    at 10-40 % are within it on the whole split, against the unpruned model and against MAW."""
+    folder = RESULTS / "boolq-whole-split" / model
+    results = pd.read_csv(folder / "results.csv")
     pruned = results[(results["metric"] == "acc") & results["method"].isin(["data", "maw"])]
-    assert set(pruned["n_paired"]) == {3270}
-    half_width = (pruned["delta_ci_high"] - pruned["delta_ci_low"]) / 2
-    assert set(pruned.loc[pruned["method"] == "data", "pruning_pct"]) == {10.0, 30.0}
-    assert (half_width <= 0.04).all(), half_width.tolist()
+    levels = {m: set(pruned.loc[pruned["method"] == m, "pruning_pct"]) for m in ("data", "maw")}
+    assert levels == MISSED[model] and set(pruned["n_paired"]) == {3270}
+    contrasts = pd.read_csv(folder / "contrasts.csv").query("metric == 'acc'")
+    assert set(contrasts["pruning_pct"]) == MISSED[model]["data"] & MISSED[model]["maw"]
+    for table in (pruned, contrasts):
+        half_width = (table["delta_ci_high"] - table["delta_ci_low"]) / 2
+        assert (half_width <= 0.04).all(), half_width.tolist()
