@@ -43,7 +43,8 @@ def add_model_arguments(p, dtype: str = "float32") -> None:
         "--threads",
         type=int,
         help="torch CPU threads of this process (default: torch's, one per core); give each of several "
-        "processes sharing the cores its share, or they slow each other down several-fold; recorded",
+        "processes sharing the cores its share, or they slow each other down several-fold; recorded in "
+        "evaluation, fidelity and profile records",
     )
     p.add_argument("--trust-remote-code", action="store_true")
 
