@@ -35,7 +35,11 @@ def _documents(complete: Path) -> dict:
 
 
 def test_the_whole_split_folders_are_there():
-    assert {p.parent.parent.name for p in WHOLE} == {"two-models-whole-splits", "boolq-whole-split"}
+    assert {p.parent.parent.name for p in WHOLE} == {
+        "two-models-whole-splits",
+        "boolq-whole-split",
+        "hellaswag-whole-split",
+    }
 
 
 @pytest.mark.parametrize("complete", WHOLE, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
@@ -86,3 +90,20 @@ def test_boolqs_whole_split_meets_the_plans_half_width(model):
     for table in (pruned, contrasts):
         half_width = (table["delta_ci_high"] - table["delta_ci_low"]) / 2
         assert (half_width <= 0.04).all(), half_width.tolist()
+
+
+def test_the_studys_hellaswag_documents_are_activitynet_alone():
+    """results/README "HellaSwag's whole split": --limit takes a split's first documents, and
+    HellaSwag's validation split lists all its ActivityNet items before its WikiHow items."""
+    from glu_prune.tasks.sources import hellaswag
+
+    sources = [s.split("~")[0] for s in hellaswag()["validation"]["source_id"]]
+    limit = int(
+        pd.read_csv(STUDY / "smollm2-135m-instruct_offline_results.csv")
+        .query("task == 'hellaswag'")["limit"]
+        .max()
+    )
+    assert limit == 1000 and set(sources[:limit]) == {"activitynet"}
+    assert (sources.count("activitynet"), sources.count("wikihow")) == (3243, 6799)
+    whole = pd.read_csv(RESULTS / "hellaswag-whole-split" / "smollm2-135m-instruct" / "results.csv")
+    assert set(whole["n_paired"].dropna()) == {len(sources)}
