@@ -3,6 +3,7 @@ settings: their first documents are the study's own (same documents, prompts and
 log-likelihoods within float32 noise), so a whole split narrows the study's interval instead of
 measuring something else."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -92,12 +93,18 @@ def test_boolqs_whole_split_meets_the_plans_half_width(model):
         assert (half_width <= 0.04).all(), half_width.tolist()
 
 
+@functools.cache
+def _hellaswag_sources() -> list[str]:
+    """Each HellaSwag validation item's source (activitynet or wikihow), by doc_id."""
+    from glu_prune.tasks.sources import hellaswag
+
+    return [s.split("~")[0] for s in hellaswag()["validation"]["source_id"]]
+
+
 def test_the_studys_hellaswag_documents_are_activitynet_alone():
     """results/README "HellaSwag's whole split": --limit takes a split's first documents, and
     HellaSwag's validation split lists all its ActivityNet items before its WikiHow items."""
-    from glu_prune.tasks.sources import hellaswag
-
-    sources = [s.split("~")[0] for s in hellaswag()["validation"]["source_id"]]
+    sources = _hellaswag_sources()
     limit = int(
         pd.read_csv(STUDY / "smollm2-135m-instruct_offline_results.csv")
         .query("task == 'hellaswag'")["limit"]
@@ -107,3 +114,35 @@ def test_the_studys_hellaswag_documents_are_activitynet_alone():
     assert (sources.count("activitynet"), sources.count("wikihow")) == (3243, 6799)
     whole = pd.read_csv(RESULTS / "hellaswag-whole-split" / "smollm2-135m-instruct" / "results.csv")
     assert set(whole["n_paired"].dropna()) == {len(sources)}
+
+
+# results/README "HellaSwag's whole split": `data` 40 % on SmolLM2 by source, (value, Δ, low, high)
+BY_SOURCE = {
+    ("acc", "activitynet"): (0.335, -0.019, -0.031, -0.008),
+    ("acc", "wikihow"): (0.260, -0.060, -0.068, -0.051),
+    ("acc_norm", "activitynet"): (0.337, -0.036, -0.051, -0.021),
+    ("acc_norm", "wikihow"): (0.274, -0.113, -0.124, -0.102),
+}
+
+
+def test_hellaswags_loss_by_source_is_recomputed_from_the_committed_documents():
+    from glu_prune.evaluate.paired import paired_statistics
+
+    sources = _hellaswag_sources()
+    runs, documents_of = complete_runs(
+        RESULTS / "hellaswag-whole-split" / "smollm2-135m-instruct" / "complete.json"
+    )
+    values = {
+        run["identity"]["prune"] is None: {
+            d["doc_id"]: d["values"] for d in read_documents(documents_of(run))
+        }
+        for run in runs
+        if run["identity"]["prune"] is None or run["identity"]["prune"]["method"] == "data"
+    }
+    for (metric, source), expected in BY_SOURCE.items():
+        ids = [i for i in sorted(values[True]) if sources[i] == source]
+        stats = paired_statistics(
+            [values[False][i][metric] for i in ids], [values[True][i][metric] for i in ids], "mean"
+        )
+        got = (stats["value"], stats["delta"], stats["delta_ci_low"], stats["delta_ci_high"])
+        assert got == pytest.approx(expected, abs=5e-4), (metric, source)
