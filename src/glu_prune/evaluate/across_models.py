@@ -42,7 +42,15 @@ from .pairing import complete_runs, document_loader, is_unpruned, pair_key, pair
 FILES = ("models_compared.csv", "models_compared_complete.json")
 MARGIN_STDERRS = 4.0  # 1.96 standard errors are then under half the margin
 RATIO_TOLERANCE = 0.01  # widths are whole neurons: 40 % of 1536 and 50 % of 2048 give 1.6007 and 1.6
-MATCH_KEYS = ("task", "num_fewshot", "limit", "limit_per_subtask", "fewshot_seed", "data_source")
+MATCH_KEYS = (
+    "task",
+    "num_fewshot",
+    "limit",
+    "limit_per_subtask",
+    "sample_seed",
+    "fewshot_seed",
+    "data_source",
+)
 LEVEL_KEYS = ("pct", "expansion_ratio")  # the only pruning settings two matched runs may differ in
 MATCHED_ON = {"expansion_ratio": "ratio", "pruning_pct": "percentage"}  # matched_on -> its word
 COLUMNS = (

@@ -6,7 +6,8 @@ the results folder. One line per (task, document, filter), sorted by task, filte
 
 - `task`: lm-eval's name of the task the document belongs to (for a group such as mmlu: the
   subtask, e.g. `mmlu_anatomy`);
-- `doc_id`: lm-eval's index of the document in that task (with a limit: the first `limit`);
+- `doc_id`: the document's index in that task's split (a limit runs the first `limit`, a drawn
+  sample the indices sampling.py draws, under their own indices);
 - `filter`: lm-eval's filter (`none`, `strict-match`, `flexible-extract`, ...);
 - `doc_hash`, `prompt_hash`: the first 16 hex digits of lm-eval's sha256 of the document and of
   its first request's context (the prompt as the model saw it: few-shot examples, chat template);

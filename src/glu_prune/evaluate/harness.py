@@ -9,6 +9,7 @@ from pathlib import Path
 from ..tasks import task_manager
 from .backend import STOCK, backend_class, default_batch_size
 from .identity import FEWSHOT_SEED
+from .sampling import draw_samples
 from .settings import EvalSettings
 from .suites import TaskSpec
 
@@ -34,15 +35,19 @@ def make_lm(model, tokenizer, settings: EvalSettings):
 
 def evaluate_task(lm, task: TaskSpec, identity: dict, cache: str, settings: EvalSettings) -> dict:
     """One lm-eval call for one task, with its own few-shot count (checked against lm-eval's record);
-    lm-eval's output including its logged samples (raw["samples"])."""
+    lm-eval's output including its logged samples (raw["samples"]). With a sample seed the limit's
+    documents are drawn at random (sampling.py); lm-eval logs them under their indices in the split."""
     import lm_eval
 
     Path(cache).parent.mkdir(parents=True, exist_ok=True)
+    limit, seed = identity["limit_per_subtask"], identity.get("sample_seed")
+    samples = None if seed is None else draw_samples(task.name, limit, seed, settings.offline)
     raw = lm_eval.simple_evaluate(
         model=lm,
         tasks=[task.name],
         num_fewshot=task.num_fewshot,
-        limit=identity["limit_per_subtask"],
+        limit=None if samples else limit,
+        samples=samples,
         use_cache=cache,
         bootstrap_iters=settings.bootstrap_iters,
         log_samples=True,  # per-document metric values: bootstrap stderrs, paired statistics

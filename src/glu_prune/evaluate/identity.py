@@ -1,8 +1,9 @@
 """Checkpoint identities of evaluation runs: every setting that changes a task's numbers.
 
-Model, dtype, pruning settings, task and its files, few-shot count, limit, chat template, data
-source, lm-eval back end and package versions are in; batch size and device are not (they move
-scores only at the level of floating-point rounding, not what is scored). The back end is in
+Model, dtype, pruning settings, task and its files, few-shot count, limit (and a drawn sample's
+seed), chat template, data source, lm-eval back end and package versions are in; batch size and
+device are not (they move scores only at the level of floating-point rounding, not what is
+scored). The back end is in
 although it too agrees to rounding: it is a different computation, and comparing the two needs
 both results side by side, not one reused for the other.
 """
@@ -97,6 +98,8 @@ def task_identity(spec: ModelSpec, cfg: PruneConfig | None, task: TaskSpec, sett
         "num_fewshot": task.num_fewshot,
         "limit": limit,
         "limit_per_subtask": per_task_limit(task.name, limit),
+        # drawn documents instead of the first ones (sampling.py); absent where none are drawn
+        **({"sample_seed": settings.sample_seed} if settings.sample_seed is not None else {}),
         "chat_template": chat,
         "fewshot_as_multiturn": chat,  # lm-eval's recommendation with a chat template
         "fewshot_seed": FEWSHOT_SEED,

@@ -28,6 +28,7 @@ CSV_COLUMNS = (
     "num_fewshot",
     "limit",
     "limit_per_subtask",
+    "sample_seed",  # empty: the split's first documents (or all of them)
     "chat_template",
     "data_source",
     "checkpoint",
@@ -144,6 +145,7 @@ def result_record(
                 "data_source",
             )
         },
+        "sample_seed": identity.get("sample_seed"),
         "checkpoint": identity_key(identity),
         "pruning": pruning,
         "metrics": tidy_metrics(raw),
@@ -168,7 +170,6 @@ def result_record(
 
 def tidy_rows(result: dict) -> list[dict]:
     head = {**table_columns(result["model"], result["pruning"]), "task": result["task"]}
-    tail = {
-        k: result[k] for k in ("limit", "limit_per_subtask", "chat_template", "data_source", "checkpoint")
-    }
+    keys = ("limit", "limit_per_subtask", "sample_seed", "chat_template", "data_source", "checkpoint")
+    tail = {k: result.get(k) for k in keys}  # results from before drawn samples have no sample_seed
     return [{**head, **m, **tail} for m in result["metrics"]]

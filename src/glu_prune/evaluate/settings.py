@@ -18,6 +18,7 @@ class EvalSettings:
     max_length: int | None = None  # None: lm-eval's choice from the model config
     bootstrap_iters: int = 100_000  # lm-eval's default; bootstrapped stderrs (perplexity) depend on it
     backend: str = NAME  # lm-eval model back end: "glu-prune" (shared contexts) or "hf" (lm-eval's own)
+    sample_seed: int | None = None  # draw the limit's documents with this seed, not the first (sampling.py)
     # ---- no influence on the numbers (beyond floating-point rounding)
     batch_size: int | str | None = None  # None: the back end's default for the device (recorded); "auto"
     max_batch_size: int = 16  # cap for "auto" (hf: the probe allocates batch x length x vocab logits)
@@ -28,6 +29,8 @@ class EvalSettings:
             raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise UserError(f"--limit must be a positive integer, got {self.limit!r}")
+        if self.sample_seed is not None and (self.limit is None or self.sample_seed < 0):
+            raise UserError("--sample-seed draws --limit documents at random: give --limit and a seed >= 0")
         if not (
             self.batch_size in (None, "auto") or (isinstance(self.batch_size, int) and self.batch_size >= 1)
         ):
