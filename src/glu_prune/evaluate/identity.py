@@ -3,9 +3,8 @@
 Model, dtype, pruning settings, task and its files, few-shot count, limit (and a drawn sample's
 seed), chat template, data source, lm-eval back end and package versions are in; batch size and
 device are not (they move scores only at the level of floating-point rounding, not what is
-scored). The back end is in
-although it too agrees to rounding: it is a different computation, and comparing the two needs
-both results side by side, not one reused for the other.
+scored). The back end is in although it too agrees to rounding: it is a different computation,
+and comparing the two needs both results side by side, not one reused for the other.
 """
 
 from __future__ import annotations
