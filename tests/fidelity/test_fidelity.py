@@ -89,9 +89,14 @@ def test_against_itself_kl_0_against_a_pruned_copy_as_computed_by_hand(embedded_
     base, tokenizer = load_model(ModelSpec("default"))
     windows = make_windows(tokenizer, TEXT, 12, 3)
     ref = reference(base, windows, batch_size=2)
-    same = compare(load_model(ModelSpec("default"))[0], ref, batch_size=1, chunk=4)
+    copy = load_model(ModelSpec("default"))[0]
+    same = compare(copy, ref, batch_size=2, chunk=4)
     assert same["per_window"]["kl"].sum() == 0 and (same["kl_tokens"] == 0).all()
     assert (same["per_window"]["agree"] == same["per_window"]["tokens"]).all()
+    # other batches run other kernels: equal up to float32 rounding, not bit for bit, on some CPUs
+    rebatched = compare(copy, ref, batch_size=1, chunk=4)
+    assert np.abs(rebatched["kl_tokens"]).max() < 1e-5
+    assert (rebatched["per_window"]["agree"] == rebatched["per_window"]["tokens"]).all()
     pruned = load_model(ModelSpec("default"))[0]
     prune(pruned, PruneConfig("maw", 20), tokenizer, progress=False)
     got = compare(pruned, ref, batch_size=2, chunk=5)
