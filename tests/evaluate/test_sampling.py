@@ -86,30 +86,31 @@ DRAWN = Path(__file__).parents[2] / "results" / "hellaswag-drawn-sample"
 
 @pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma-3-270m"])
 def test_the_committed_drawn_sample_is_its_draw(model):
-    """results/README "HellaSwag drawn at random": every run scored the 3,000 documents seed 0
-    draws; SmolLM2's answers there are its whole-split answers at the same indices."""
+    """results/README "HellaSwag drawn at random": every run (unpruned, `data`, MAW) scored the
+    3,000 documents seed 0 draws; SmolLM2's answers there are its whole-split answers at the same
+    indices (the whole split has its unpruned and `data` runs)."""
+
+    def config(run):
+        prune = run["identity"]["prune"] or {}
+        return prune.get("method"), prune.get("pct")
+
     runs, documents_of = complete_runs(DRAWN / model / "complete.json")
-    assert len(runs) == 2
+    assert sorted(config(run)[0] or "" for run in runs) == ["", "data", "maw"]
     draw = drawn("hellaswag", 10042, 3000, 0)
     whole = {}
     if model == "smollm2-135m-instruct":
         whole_runs, whole_documents_of = complete_runs(WHOLE / "complete.json")
         whole = {
-            (run["identity"]["prune"] or {}).get("pct"): {
-                d["doc_id"]: d for d in read_documents(whole_documents_of(run))
-            }
+            config(run): {d["doc_id"]: d for d in read_documents(whole_documents_of(run))}
             for run in whole_runs
-            if is_unpruned(run["identity"]) or run["identity"]["prune"]["method"] == "data"
         }
+        assert {(None, None), ("data", 40)} <= set(whole)
     for run in runs:
         assert (run["identity"]["limit"], run["identity"]["sample_seed"]) == (3000, 0)
         rows = read_documents(documents_of(run))
         assert [r["doc_id"] for r in rows] == draw
-        if not whole:
-            continue
-        same = whole[(run["identity"]["prune"] or {}).get("pct")]
-        for row in rows:
-            other = same[row["doc_id"]]
+        for row in rows if config(run) in whole else ():
+            other = whole[config(run)][row["doc_id"]]
             assert (row["doc_hash"], row["prompt_hash"], row["values"]) == (
                 other["doc_hash"],
                 other["prompt_hash"],
