@@ -10,12 +10,38 @@ import pytest
 from glu_prune.cli import main
 from glu_prune.evaluate import EvalSettings, TaskSpec, run_robust_evaluation, task_identity
 from glu_prune.evaluate.documents import read_documents
-from glu_prune.evaluate.pairing import complete_runs, is_unpruned
+from glu_prune.evaluate.pairing import complete_runs
 from glu_prune.evaluate.sampling import draw_samples, drawn
 from glu_prune.models import ModelSpec
 from glu_prune.store import identity_key
 
 WHOLE = Path(__file__).parents[2] / "results" / "hellaswag-whole-split" / "smollm2-135m-instruct"
+DRAWN = Path(__file__).parents[2] / "results" / "hellaswag-drawn-sample"
+
+
+def config(identity):
+    prune = identity["prune"] or {}
+    return prune.get("method"), prune.get("pct")
+
+
+def committed_runs(complete_json):
+    """{(method, pct): (identity, {doc_id: per-document row})} of a committed complete.json."""
+    runs, documents_of = complete_runs(complete_json)
+    out = {
+        config(run["identity"]): (
+            run["identity"],
+            {d["doc_id"]: d for d in read_documents(documents_of(run))},
+        )
+        for run in runs
+    }
+    assert len(out) == len(runs), "two runs of one configuration"
+    return out
+
+
+def scored_alike(row, other):
+    """The same document, the same prompt, the same per-document values."""
+    keys = ("doc_hash", "prompt_hash", "values")
+    return [row[k] for k in keys] == [other[k] for k in keys]
 
 
 def test_a_draw_is_fixed_sorted_and_nested():
@@ -66,22 +92,13 @@ def test_drawn_documents_are_the_whole_splits_at_their_indices(tmp_path, embedde
     }
     assert sorted(drawn_docs) == drawn("hellaswag", 10042, 6, 0)
 
-    runs, documents_of = complete_runs(WHOLE / "complete.json")
-    [whole_run] = [r for r in runs if is_unpruned(r["identity"])]
+    whole_identity, whole = committed_runs(WHOLE / "complete.json")[(None, None)]
     mine = {
         k: v for k, v in record["identity"].items() if k not in ("limit", "limit_per_subtask", "sample_seed")
     }
-    assert mine == {k: v for k, v in whole_run["identity"].items() if k not in ("limit", "limit_per_subtask")}
-    whole = {r["doc_id"]: r for r in read_documents(documents_of(whole_run))}
+    assert mine == {k: v for k, v in whole_identity.items() if k not in ("limit", "limit_per_subtask")}
     for doc_id, row in drawn_docs.items():
-        assert (row["doc_hash"], row["prompt_hash"]) == (
-            whole[doc_id]["doc_hash"],
-            whole[doc_id]["prompt_hash"],
-        )
-        assert row["values"] == whole[doc_id]["values"]
-
-
-DRAWN = Path(__file__).parents[2] / "results" / "hellaswag-drawn-sample"
+        assert scored_alike(row, whole[doc_id]), doc_id
 
 
 @pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma-3-270m"])
@@ -89,30 +106,13 @@ def test_the_committed_drawn_sample_is_its_draw(model):
     """results/README "HellaSwag drawn at random": every run (unpruned, `data`, MAW) scored the
     3,000 documents seed 0 draws; SmolLM2's answers there are its whole-split answers at the same
     indices (the whole split has its unpruned and `data` runs)."""
-
-    def config(run):
-        prune = run["identity"]["prune"] or {}
-        return prune.get("method"), prune.get("pct")
-
-    runs, documents_of = complete_runs(DRAWN / model / "complete.json")
-    assert sorted(config(run)[0] or "" for run in runs) == ["", "data", "maw"]
+    runs = committed_runs(DRAWN / model / "complete.json")
+    assert sorted(method or "" for method, _ in runs) == ["", "data", "maw"]
+    whole = committed_runs(WHOLE / "complete.json") if model == "smollm2-135m-instruct" else {}
+    assert not whole or {(None, None), ("data", 40)} <= set(whole)
     draw = drawn("hellaswag", 10042, 3000, 0)
-    whole = {}
-    if model == "smollm2-135m-instruct":
-        whole_runs, whole_documents_of = complete_runs(WHOLE / "complete.json")
-        whole = {
-            config(run): {d["doc_id"]: d for d in read_documents(whole_documents_of(run))}
-            for run in whole_runs
-        }
-        assert {(None, None), ("data", 40)} <= set(whole)
-    for run in runs:
-        assert (run["identity"]["limit"], run["identity"]["sample_seed"]) == (3000, 0)
-        rows = read_documents(documents_of(run))
-        assert [r["doc_id"] for r in rows] == draw
-        for row in rows if config(run) in whole else ():
-            other = whole[config(run)][row["doc_id"]]
-            assert (row["doc_hash"], row["prompt_hash"], row["values"]) == (
-                other["doc_hash"],
-                other["prompt_hash"],
-                other["values"],
-            )
+    for key, (identity, rows) in runs.items():
+        assert (identity["limit"], identity["sample_seed"]) == (3000, 0)
+        assert list(rows) == draw
+        for doc_id, row in rows.items() if key in whole else ():
+            assert scored_alike(row, whole[key][1][doc_id]), (key, doc_id)
