@@ -24,6 +24,7 @@ COMMANDS = {
     "evaluate": "checkpointed lm-eval runs of a model, unpruned or pruned on the fly, on suites or tasks",
     "compare": "neuron-selection methods side by side at equal pruning levels (checkpointed lm-eval runs)",
     "fidelity": "KL divergence and top-1 agreement of pruned models with the unpruned one on held-out text",
+    "restore": "write committed evaluations back as a run dir's checkpoints, to reuse and extend them",
     "compare-models": "two or more models at the expansion ratios or percentages they share, paired",
     "figures": "the study's PNG figures from the tidy result CSVs in a directory",
     "push": "upload a pruned model dir with a model card of its measured scores (or --dry-run)",
