@@ -20,7 +20,16 @@ import torch
 from tiny import tiny_model
 
 from glu_prune.errors import UserError
-from glu_prune.profile import clocks, consolidate_profiles, energy, generate, measure, meters
+from glu_prune.profile import (
+    ProfileConfig,
+    clocks,
+    consolidate_profiles,
+    energy,
+    generate,
+    measure,
+    meters,
+    run_carbon_profiling,
+)
 from glu_prune.profile.workloads import left_pad
 
 GLU_PRUNE = str(Path(sys.executable).with_name("glu-prune"))
@@ -33,6 +42,22 @@ def greedy_reference(model, ids: list[int], n: int) -> list[int]:
         for _ in range(n):
             seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
     return seq[len(ids) :]
+
+
+def quick(**settings) -> ProfileConfig:
+    """A profile of one short batch, once, no energy meter: what most tests here need, `settings` apart."""
+    return ProfileConfig(
+        **{
+            "workloads": ("ifeval",),
+            "batch_sizes": (1,),
+            "batches": 1,
+            "new_tokens": 2,
+            "repeats": 1,
+            "warmup": 0,
+            "energy": "none",
+            **settings,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +336,6 @@ def test_codecarbon_takes_no_lock_and_an_interrupted_window_is_stopped():
 
 def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path, monkeypatch):
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     monkeypatch.setattr(meters, "_default_tracker", FakeTracker)
     spec = ModelSpec(str(tiny_dir), random_weights=True)
@@ -363,23 +387,12 @@ def test_run_records_order_energy_source_and_emissions_apart(tiny_dir, tmp_path,
 
 def test_shuffled_order_and_bad_settings(tiny_dir, tmp_path):
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     with pytest.raises(UserError) as err:
         ProfileConfig(levels=(0, 0), workloads=("nope",), new_tokens=1, energy="joulemeter")
     assert all(s in str(err.value) for s in ("listed twice", "nope", "--new-tokens", "--energy"))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(
-        levels=(0, 50),
-        workloads=("ifeval",),
-        batch_sizes=(1,),
-        batches=1,
-        new_tokens=2,
-        repeats=1,
-        warmup=0,
-        energy="none",
-        order="shuffled",
-    )
+    cfg = quick(levels=(0, 50), order="shuffled")
     records = run_carbon_profiling(spec, cfg, tmp_path / "out")
     assert {r["order"] for r in records} == {"shuffled"}
     assert records[0]["order_positions"][0]["mode"] == "shuffled"
@@ -419,7 +432,7 @@ def test_prompt_tokenizer_stands_in_from_tokenizer_files_alone(tiny_dir, tmp_pat
     import shutil
 
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling, workloads
+    from glu_prune.profile import workloads
 
     files = tmp_path / "smollm2-tokenizer"
     files.mkdir()
@@ -433,16 +446,7 @@ def test_prompt_tokenizer_stands_in_from_tokenizer_files_alone(tiny_dir, tmp_pat
     assert workloads.encode(prompts, folder) == workloads.encode(prompts, own)
     with pytest.raises(UserError, match="does not load"):
         workloads.load_stand_in(str(tmp_path))  # a folder without tokenizer files
-    cfg = ProfileConfig(
-        levels=(0,),
-        workloads=("hellaswag",),
-        batch_sizes=(1,),
-        batches=1,
-        new_tokens=2,
-        repeats=1,
-        warmup=0,
-        energy="none",
-    )
+    cfg = quick(levels=(0,), workloads=("hellaswag",))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
     default = run_carbon_profiling(spec, cfg, tmp_path / "out")
     stand_in = dataclasses.replace(cfg, prompt_tokenizer=str(files))
@@ -466,7 +470,6 @@ def test_static_decode_is_its_own_series_and_is_refused_where_it_cannot_run(tiny
     from tiny import tiny_config
 
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     cfg = ProfileConfig(
         levels=(0, 50),
@@ -499,7 +502,6 @@ def test_static_decode_is_its_own_series_and_is_refused_where_it_cannot_run(tiny
 
 def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     saved = {
         "model": "tiny-llama",
@@ -513,16 +515,7 @@ def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
     }
     (tiny_dir / "pruning.json").write_text(json.dumps(saved))
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(
-        levels=(0, 40),
-        workloads=("ifeval",),
-        batch_sizes=(1,),
-        batches=1,
-        new_tokens=2,
-        repeats=1,
-        warmup=0,
-        energy="none",
-    )
+    cfg = quick(levels=(0, 40))
     with pytest.raises(UserError, match="already pruned.*--levels 0"):
         run_carbon_profiling(spec, cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before anything loads or is written
@@ -533,19 +526,9 @@ def test_pruned_dir_is_profiled_as_saved(tiny_dir, tmp_path):
 
 def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypatch):
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    cfg = ProfileConfig(
-        levels=(0,),
-        workloads=("ifeval",),
-        batch_sizes=(1, 2),
-        batches=1,
-        new_tokens=2,
-        repeats=1,
-        warmup=0,
-        energy="none",
-    )
+    cfg = quick(levels=(0,), batch_sizes=(1, 2))
 
     def run_record(out):
         [path] = (out / "runs").glob("*.json")
@@ -576,11 +559,9 @@ def test_run_status_says_what_failed_or_was_not_run(tiny_dir, tmp_path, monkeypa
 
 def test_damaged_files_of_a_run_are_set_aside_and_redone(tiny_dir, tmp_path):
     from glu_prune.models import ModelSpec
-    from glu_prune.profile import ProfileConfig, run_carbon_profiling
 
     spec = ModelSpec(str(tiny_dir), random_weights=True)
-    one_token_settings = dict(batches=1, new_tokens=2, repeats=1, warmup=0, energy="none")
-    cfg = ProfileConfig(levels=(0,), workloads=("ifeval",), batch_sizes=(1, 2), **one_token_settings)
+    cfg = quick(levels=(0,), batch_sizes=(1, 2))
     out = tmp_path / "out"
     run_carbon_profiling(spec, cfg, out)
     ckpts, runs = out / "checkpoints", out / "runs"
