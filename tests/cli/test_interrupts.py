@@ -192,3 +192,22 @@ def test_a_second_ctrl_c_exits_at_once():
     )
     assert proc.returncode == 130 and proc.stderr.strip() == INTERRUPTED, proc.stderr
     assert took < DEADLINE_S
+
+
+def test_the_line_starts_a_line_of_its_own_after_an_open_progress_bar():
+    """A Ctrl-C between a progress bar's first drawing and its end leaves its line unfinished (the
+    bar stays open while the traceback keeps its frame; seen in lm-eval's bootstrap on a loaded
+    machine): the one line still stands on its own."""
+    proc, _ = interrupted_script(
+        """
+        from tqdm import tqdm
+        def bootstrap():
+            bar = tqdm(total=10)
+            time.sleep(30)  # the Ctrl-C lands here
+        ctrl_c(0.5)
+        bootstrap()
+        """
+    )
+    lines = proc.stderr.replace("\r", "\n").splitlines()
+    assert proc.returncode == 130 and lines[-1] == INTERRUPTED, proc.stderr
+    assert "0/10" in proc.stderr and proc.stderr.count(INTERRUPTED) == 1

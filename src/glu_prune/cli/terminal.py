@@ -18,6 +18,7 @@ import sys
 import threading
 
 import psutil  # imported now: the deadline may fire while the interpreter shuts down
+from tqdm import tqdm
 
 DEADLINE_S = 5.0  # from the first Ctrl-C to the exit, whatever is still running
 CHILDREN_S = 3.0  # what child processes (study lanes) get to end on their own
@@ -84,20 +85,27 @@ class Interrupts:
         self._previous_hook(unraisable)
 
     def report(self) -> int:
-        """Print the one line (once) and end the children; -> the exit code."""
-        if not self._reported:
-            self._reported = True
-            print(INTERRUPTED, file=sys.stderr, flush=True)
+        """Close the progress bars the interrupt left open (their lines finished), print the one
+        line (once) and end the children; -> the exit code."""
+        for bar in list(tqdm._instances):
+            bar.close()
+        self._say_once()
         end_children(CHILDREN_S)
         return EXIT_INTERRUPTED
 
     def exit_now(self) -> None:
         """The deadline passed, or a second Ctrl-C: kill the children, exit without unwinding."""
-        if not self._reported:
-            self._reported = True
-            print(INTERRUPTED, file=sys.stderr, flush=True)
+        self._say_once()
         end_children(0)
         os._exit(EXIT_INTERRUPTED)
+
+    def _say_once(self) -> None:
+        """The line, on a line of its own: a progress bar still open holds the cursor at the end of
+        its unfinished line (exit_now only counts them: closing one could wait on its lock)."""
+        if not self._reported:
+            self._reported = True
+            fresh = "\n" if len(tqdm._instances) else ""
+            print(fresh + INTERRUPTED, file=sys.stderr, flush=True)
 
 
 def end_children(wait_s: float) -> None:
