@@ -101,13 +101,19 @@ def test_drawn_documents_are_the_whole_splits_at_their_indices(tmp_path, embedde
         assert scored_alike(row, whole[doc_id]), doc_id
 
 
-@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma-3-270m"])
-def test_the_committed_drawn_sample_is_its_draw(model):
-    """results/README "HellaSwag drawn at random": every run (unpruned, `data`, MAW) scored the
-    3,000 documents seed 0 draws; SmolLM2's answers there are its whole-split answers at the same
-    indices (the whole split has its unpruned and `data` runs)."""
+@pytest.mark.parametrize(
+    "model, configs",
+    [
+        ("smollm2-135m-instruct", {("data", 10), ("data", 40), ("maw", 10), ("maw", 40)}),
+        ("gemma-3-270m", {("data", 25), ("data", 50), ("maw", 50)}),
+    ],
+)
+def test_the_committed_drawn_sample_is_its_draw(model, configs):
+    """results/README "HellaSwag drawn at random": every run (unpruned and the pruned `configs`)
+    scored the 3,000 documents seed 0 draws; SmolLM2's answers there are its whole-split answers at
+    the same indices (the whole split has its unpruned and `data` 40 % runs)."""
     runs = committed_runs(DRAWN / model / "complete.json")
-    assert sorted(method or "" for method, _ in runs) == ["", "data", "maw"]
+    assert set(runs) == {(None, None), *configs}
     whole = committed_runs(WHOLE / "complete.json") if model == "smollm2-135m-instruct" else {}
     assert not whole or {(None, None), ("data", 40)} <= set(whole)
     draw = drawn("hellaswag", 10042, 3000, 0)
