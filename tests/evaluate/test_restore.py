@@ -50,10 +50,20 @@ def test_a_run_that_cannot_be_restored_is_named_and_the_others_come_back(tmp_pat
     assert restored == len(list(damaged.parent.glob("*.jsonl.gz"))) - 1
 
 
-@pytest.mark.parametrize("where", ["nowhere", "empty"])
-def test_no_results_is_one_line_and_exit_2(where, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "where, says",
+    [
+        ("nowhere", "no consolidated results to restore"),
+        ("empty", "no consolidated results to restore"),
+        ("torn", "not a complete JSON"),
+    ],
+)
+def test_bad_results_are_one_line_and_exit_2_before_anything_is_written(where, says, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["restore", str(tmp_path / where), "--out", str(tmp_path / "run")]) == 2
+    (tmp_path / "torn").mkdir()
+    (tmp_path / "torn" / "complete.json").write_text('{"runs": [')
+    args = ["restore", str(COMMITTED), str(tmp_path / where), "--out", str(tmp_path / "run")]
+    assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no consolidated results to restore" in err
-    assert not (tmp_path / "run").exists()
+    assert err.count("\n") == 1 and says in err
+    assert not (tmp_path / "run").exists()  # the good results named first were not restored either

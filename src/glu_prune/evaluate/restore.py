@@ -28,7 +28,11 @@ def restore_evaluations(complete: Path, checkpoints: Path, out: dict, seen: set 
     """Write the evaluation runs of the complete JSON `complete` into the checkpoint folder
     `checkpoints`, counting into `out` (tally()); runs whose checkpoint is in `seen` are passed
     over (and the others added), so that views sharing runs count each once."""
-    runs, files = read_complete(complete, out)
+    return restore_runs(*read_complete(complete, out), complete, checkpoints, out, seen)
+
+
+def restore_runs(runs: list, files: dict, complete: Path, checkpoints: Path, out: dict, seen=None) -> dict:
+    """restore_evaluations of runs already read (read_complete) from `complete`."""
     seen = set() if seen is None else seen
     for run in (r for r in runs if r.get("checkpoint") not in seen):
         seen.add(run.get("checkpoint"))
